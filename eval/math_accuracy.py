@@ -1,0 +1,136 @@
+"""Score generations against reference answers; the contest score; a before/after Markdown table.
+
+Accuracy = correct / total and contest score = (1 - trainable / 8,030M) * 0.3 + accuracy * 0.7 are the
+2024 Ascend contest (topic 2) rules quoted in ``shared/data/README.md``.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from eval.compare import is_correct, parse_rule
+from eval.extract import extract_answer
+
+LLAMA3_8B_PARAMS = 8.03e9  # the contest's denominator, "8,030M"
+UNCATEGORIZED = "uncategorized"
+
+
+def _bucket(total: int, correct: int) -> dict:
+    return {"total": total, "correct": correct, "accuracy": correct / total if total else 0.0}
+
+
+def score(items: Sequence[Mapping], predictions: Sequence[Mapping],
+          rule: str = "relative", tol: float = 1e-6) -> dict:
+    """Grade ``predictions`` against ``items``.
+
+    Args:
+        items: dicts with ``id`` and ``answer`` (reference string); ``category`` is optional
+            (missing → ``"uncategorized"``); other keys are copied to the per-item records.
+        predictions: dicts ``{"id", "generation"}``. Ids are matched as strings, so ``3`` and
+            ``"3"`` are the same item. Predictions for ids not in ``items`` are ignored (a full
+            prediction file may be scored against a ``--limit`` subset); an item without a
+            prediction counts as wrong and is reported under ``missing``.
+        rule, tol: passed to :func:`eval.compare.is_correct`.
+
+    Returns:
+        ``{"rule", "tol", "overall": {total, correct, accuracy}, "categories": {name: {...}},
+        "missing": int, "items": [item + generation, extracted, correct]}``; categories are in
+        order of first appearance, accuracy is 0.0 for an empty set.
+
+    Raises:
+        KeyError: an item without ``id`` or ``answer``, a prediction without ``id``/``generation``.
+        ValueError: duplicate ids in ``items`` or in ``predictions``; a bad ``rule``/``tol``.
+    """
+    parse_rule(rule)  # fail before grading anything
+    by_id: dict[str, Mapping] = {}
+    for pred in predictions:
+        key = str(pred["id"])
+        if key in by_id:
+            raise ValueError(f"duplicate prediction id {key!r}")
+        by_id[key] = pred
+
+    seen: set[str] = set()
+    counts: dict[str, list[int]] = {}
+    records = []
+    missing = 0
+    for item in items:
+        key = str(item["id"])
+        if key in seen:
+            raise ValueError(f"duplicate item id {key!r}")
+        seen.add(key)
+        ref = str(item["answer"])
+        pred = by_id.get(key)
+        if pred is None:
+            missing += 1
+            generation, extracted, ok = None, None, False
+        else:
+            generation = pred["generation"]
+            extracted = extract_answer(generation)
+            ok = is_correct(extracted, ref, rule=rule, tol=tol)
+        category = item.get("category") or UNCATEGORIZED
+        bucket = counts.setdefault(category, [0, 0])
+        bucket[0] += 1
+        bucket[1] += ok
+        records.append({**item, "generation": generation, "extracted": extracted, "correct": ok})
+
+    total = sum(b[0] for b in counts.values())
+    correct = sum(b[1] for b in counts.values())
+    return {
+        "rule": rule,
+        "tol": tol,
+        "overall": _bucket(total, correct),
+        "categories": {name: _bucket(*b) for name, b in counts.items()},
+        "missing": missing,
+        "items": records,
+    }
+
+
+def contest_score(accuracy: float, trainable: int, total: float = LLAMA3_8B_PARAMS) -> float:
+    """Return ``(1 - trainable / total) * 0.3 + accuracy * 0.7``.
+
+    Args:
+        accuracy: fraction correct in [0, 1] (not a percentage).
+        trainable: number of trainable (LoRA) parameters.
+        total: parameter count of the base model; the contest uses 8,030M for Llama3-8B.
+
+    Raises:
+        ValueError: accuracy outside [0, 1], negative ``trainable``, or ``total`` <= 0.
+    """
+    if not 0.0 <= accuracy <= 1.0:
+        raise ValueError(f"accuracy must be a fraction in [0, 1], got {accuracy!r}")
+    if trainable < 0 or total <= 0:
+        raise ValueError(f"need trainable >= 0 and total > 0, got {trainable!r}, {total!r}")
+    return (1.0 - trainable / total) * 0.3 + accuracy * 0.7
+
+
+def _cell(bucket: Mapping | None) -> str:
+    if bucket is None:
+        return "–"
+    return f"{bucket['accuracy'] * 100:.2f}% ({bucket['correct']})"
+
+
+def _n_cell(a: Mapping | None, b: Mapping | None) -> str:
+    totals = [x["total"] for x in (a, b) if x is not None]
+    if len(totals) == 2 and totals[0] != totals[1]:
+        return f"{totals[0]} / {totals[1]}"  # different item sets: show both rather than hide it
+    return str(totals[0])
+
+
+def format_table(before: Mapping, after: Mapping | None = None) -> str:
+    """Render score dicts (as :func:`score` returns them) as a Markdown table.
+
+    Columns are ``category | n | accuracy before | accuracy after``; with ``after=None`` the table
+    has a single ``accuracy`` column. A cell reads ``45.00% (9)``: accuracy and the number correct.
+    Categories are sorted by name (union of both runs, ``–`` where one lacks it) and followed by a
+    bold ``overall`` row. ``n`` shows ``a / b`` if the runs graded different numbers of items.
+    """
+    names = sorted(set(before["categories"]) | set(after["categories"] if after else ()))
+    rows = [(name, before["categories"].get(name), after["categories"].get(name) if after else None)
+            for name in names]
+    rows.append(("**overall**", before["overall"], after["overall"] if after else None))
+    if after is None:
+        lines = ["| category | n | accuracy |", "|---|---:|---:|"]
+        lines += [f"| {name} | {_n_cell(b, None)} | {_cell(b)} |" for name, b, _ in rows]
+    else:
+        lines = ["| category | n | accuracy before | accuracy after |", "|---|---:|---:|---:|"]
+        lines += [f"| {name} | {_n_cell(b, a)} | {_cell(b)} | {_cell(a)} |" for name, b, a in rows]
+    return "\n".join(lines) + "\n"

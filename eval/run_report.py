@@ -1,0 +1,130 @@
+"""Assemble ``report.md`` and ``loss.png`` for a fine-tuning run directory written by scripts/finetune.sh.
+
+Usage: ``python -m eval.run_report --run_dir logs/RUN [--wall_s SECONDS]``
+
+Reads what the stages left in the run directory (missing pieces are reported as missing, not
+guessed): ``config.yaml``, ``data/report.json``, ``train.mindrecord.report.json``, ``params.json``,
+``loss.jsonl``, ``eval/before/metrics.json`` and ``eval/after/metrics.json``.
+"""
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import yaml
+
+from eval.math_accuracy import contest_score, format_table
+from eval.report import plot_loss, read_loss_log, write_report
+
+MISSING = "(missing: the stage did not run or failed)"
+
+
+def _load_json(path: Path):
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def training_summary(run_dir: Path) -> dict:
+    """Steps, first/last loss (mean of up to 5 steps), step time and tokens/s from ``loss.jsonl``.
+
+    The first step is left out of the timing: in graph mode it includes compilation.
+    """
+    log = run_dir / "loss.jsonl"
+    steps, losses = read_loss_log(log)
+    rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    timed = rows[1:] or rows
+    k = min(5, len(losses))
+    summary = {
+        "steps": steps[-1],
+        f"loss, first {k} steps (mean)": round(statistics.fmean(losses[:k]), 4),
+        f"loss, last {k} steps (mean)": round(statistics.fmean(losses[-k:]), 4),
+        "first step incl. graph compile (s)": rows[0].get("step_s"),
+        "median step time after the first (s)": round(statistics.median(r["step_s"] for r in timed), 3),
+        "training wall time (s)": rows[-1].get("elapsed_s"),
+    }
+    if "tokens_per_s" in timed[0]:
+        summary["median throughput (tokens/s, padded)"] = statistics.median(r["tokens_per_s"] for r in timed)
+    return summary
+
+
+def build_sections(run_dir: Path, wall_s: float | None = None) -> dict:
+    """Return the report's sections (heading -> body) for :func:`eval.report.write_report`."""
+    sections = {}
+    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) \
+        if (run_dir / "config.yaml").is_file() else None
+    run = {"run directory": str(run_dir)}
+    if wall_s is not None:
+        run["wall time, whole job (s)"] = wall_s
+    if config:
+        mc = config["model"]["model_config"]
+        pet = mc.get("pet_config") or {}
+        run.update({
+            "model": f"{config['model']['arch']['type']}: hidden {mc['hidden_size']}, layers {mc['num_layers']}, "
+                     f"heads {mc['num_heads']}/{mc.get('n_kv_heads')}, vocab {mc['vocab_size']}",
+            "base checkpoint": config.get("load_checkpoint") or "(random initialisation)",
+            "LoRA": f"rank {pet.get('lora_rank')}, alpha {pet.get('lora_alpha')}, dropout {pet.get('lora_dropout')}, "
+                    f"target {pet.get('target_modules')!r}",
+            "seq_length / batch": f"{mc['seq_length']} / {config['runner_config']['batch_size']}",
+            "device / mode": f"{config['context']['device_target']} / "
+                             f"{'graph' if config['context'].get('mode', 0) == 0 else 'pynative'}",
+        })
+    sections["Run"] = run
+
+    data = _load_json(run_dir / "data" / "report.json")
+    if data:
+        sections["Data"] = {k: data[k] for k in ("read", "rejected", "duplicates", "kept", "verified",
+                                                  "verify_failed", "train", "eval") if k in data}
+        sections["Data per category"] = data.get("per_category", {})
+    else:
+        sections["Data"] = MISSING
+    records = _load_json(run_dir / "train.mindrecord.report.json")
+    sections["MindRecord"] = ({"records": records["records"], "truncated": records["truncated"],
+                               "dropped": len(records["dropped"]), "pad share": records["pad_share"],
+                               "seq_length": records["seq_length"]} if records else MISSING)
+
+    params = _load_json(run_dir / "params.json")
+    if (run_dir / "loss.jsonl").is_file():
+        training = training_summary(run_dir)
+        if params:
+            training.update({"trainable parameters": params["trainable"], "base parameters": params["base"],
+                             "trainable / base": params["ratio"]})
+        plot_loss(run_dir / "loss.jsonl", run_dir / "loss.png", title=f"Training loss ({run_dir.name})")
+        sections["Training"] = training
+        sections["Loss curve"] = "![loss](loss.png)"
+    else:
+        sections["Training"] = MISSING
+
+    before = _load_json(run_dir / "eval" / "before" / "metrics.json")
+    after = _load_json(run_dir / "eval" / "after" / "metrics.json")
+    if before:
+        text = format_table(before, after)
+        text += (f"\nRule: `{before['rule']}` (tol {before['tol']}): the final number of the generation "
+                 f"(or its `\\boxed{{}}`) against the reference answer. Generation: greedy, transformers "
+                 f"(PyTorch, KV cache) on weights converted from the MindFormers checkpoint.\n")
+        if after and params:
+            text += (f"\nContest score with this run's counts, (1 - trainable/base) x 0.3 + accuracy x 0.7: "
+                     f"before {contest_score(before['overall']['accuracy'], 0, params['base']):.4f}, "
+                     f"after {contest_score(after['overall']['accuracy'], params['trainable'], params['base']):.4f}\n")
+        sections["Math accuracy (held-out items)"] = text
+    else:
+        sections["Math accuracy (held-out items)"] = MISSING
+
+    artefacts = [p.name for p in sorted(run_dir.iterdir()) if p.is_file() and p.name != "report.md"]
+    sections["Artefacts"] = artefacts + ["data/", "eval/before/", "eval/after/", "output/ (MindFormers)"]
+    return sections
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run_dir", required=True, help="run directory (logs/<run-id>)")
+    parser.add_argument("--wall_s", type=float, default=None, help="whole-job wall time in seconds, for the report")
+    args = parser.parse_args(argv)
+    run_dir = Path(args.run_dir)
+    path = write_report(run_dir, build_sections(run_dir, args.wall_s), title=f"Fine-tuning run {run_dir.name}")
+    print(Path(path).read_text(encoding="utf-8").split("## Math accuracy")[-1].split("## Artefacts")[0])
+    print(f"report: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Exact, safe evaluation of the small arithmetic expressions in GSM8K calculator annotations.
+
+GSM8K solutions mark each calculation as ``<<48/2=24>>`` (openai/grade-school-math,
+``grade_school_math/data``). Checking these is the only verification possible for a word
+problem, because its answer cannot be re-derived from the question text by rule.
+Evaluation walks Python's AST and admits only numbers, + - * / // % ** and parentheses,
+so no data file can make it run code; it uses ``Fraction`` so 0.1 + 0.2 == 0.3 exactly.
+"""
+from __future__ import annotations
+
+import ast
+import operator
+from fractions import Fraction
+
+_BINARY = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+}
+# Exponents above this would let a hostile line allocate huge integers.
+_MAX_EXPONENT = 1000
+
+
+def eval_arithmetic(expr: str) -> Fraction:
+    """Evaluate ``expr`` exactly. Thousands separators (``1,000``) are accepted.
+
+    Raises:
+        ValueError: syntax error, a disallowed construct, a non-integer or huge exponent,
+            or division by zero.
+    """
+    text = expr.replace(",", "").strip()
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as exc:
+        raise ValueError(f"not an arithmetic expression: {expr!r}") from exc
+    try:
+        return _eval(tree.body)
+    except ZeroDivisionError as exc:
+        raise ValueError(f"division by zero in {expr!r}") from exc
+
+
+def _eval(node: ast.AST) -> Fraction:
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        # str() first so 0.1 becomes 1/10, not the binary float's exact value.
+        return Fraction(str(node.value))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
+        value = _eval(node.operand)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp):
+        left, right = _eval(node.left), _eval(node.right)
+        if isinstance(node.op, ast.Pow):
+            if right.denominator != 1 or abs(right) > _MAX_EXPONENT:
+                raise ValueError(f"unsupported exponent {right}")
+            return left ** int(right)
+        op = _BINARY.get(type(node.op))
+        if op is not None:
+            return Fraction(op(left, right))
+    raise ValueError(f"disallowed expression element {type(node).__name__}")

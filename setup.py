@@ -1,0 +1,27 @@
+"""Install the suite's packages: preprocess, eval, research (research.llama3)."""
+from setuptools import find_packages, setup
+
+setup(
+    name="mathlora-suite",
+    version="0.1.0",
+    description="MindSpore/MindFormers LoRA fine-tuning suite for math and logic reasoning LLMs",
+    packages=find_packages(include=["preprocess", "preprocess.*", "eval", "eval.*", "research", "research.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        # MindFormers 2.x needs packages that are not on PyPI; 1.9.0 pins mindspore~=2.9.0.
+        "mindspore==2.9.0",
+        "mindformers==1.9.0",
+        "numpy<2",
+        "sympy",
+        "pandas",
+        "PyYAML",
+        "tqdm",
+        "matplotlib",
+        "gguf>=0.10",
+        "transformers==4.57.1",
+        # The CPU wheel; with no torch pinned pip would pull a CUDA build and several GB of packages.
+        "torch==2.13.0",
+    ],
+    # accelerate: transformers' from_pretrained(..., gguf_file=...) needs it; the conversion test uses that loader.
+    extras_require={"test": ["pytest", "accelerate"]},
+)
