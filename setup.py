@@ -18,10 +18,18 @@ setup(
         "tqdm",
         "matplotlib",
         "gguf>=0.10",
+        "tiktoken",  # the Llama 3 tokenizer (research/llama3/llama3_tokenizer.py)
+        "datasketch==1.6.5",  # MinHash/LSH near-duplicate detection
+        "esdk-obs-python==3.26.6",  # Huawei Cloud OBS uploads (research/obs)
         "transformers==4.57.1",
         # The CPU wheel; with no torch pinned pip would pull a CUDA build and several GB of packages.
         "torch==2.13.0",
     ],
-    # accelerate: transformers' from_pretrained(..., gguf_file=...) needs it; the conversion test uses that loader.
-    extras_require={"test": ["pytest", "accelerate"]},
+    extras_require={
+        # the PyTorch + PEFT training path (research/llama3/torch_finetune.py) and adapter conversion
+        "torch": ["peft==0.21.2"],
+        # accelerate: transformers' from_pretrained(..., gguf_file=...) needs it (conversion parity test);
+        # moto: a local S3-compatible server for the OBS tests.
+        "test": ["pytest", "accelerate", "peft==0.21.2", "moto[server]==5.2.5"],
+    },
 )

@@ -5,8 +5,10 @@ import json
 import os
 
 
-def read_jsonl(path: str | os.PathLike, limit: int | None = None) -> list[dict]:
+def read_jsonl(path: str | os.PathLike, limit: int | None = None, with_lines: bool = False) -> list:
     """Read up to ``limit`` JSON objects from a JSONL file, skipping blank lines.
+
+    With ``with_lines`` each entry is ``(line_number, object)`` (1-based) instead of the object.
 
     Raises:
         ValueError: a line that is not valid JSON; the message names the file and line number.
@@ -19,7 +21,40 @@ def read_jsonl(path: str | os.PathLike, limit: int | None = None) -> list[dict]:
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
+                obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            rows.append((lineno, obj) if with_lines else obj)
     return rows
+
+
+def read_json(path: str | os.PathLike | None):
+    """The JSON document in ``path``, or ``None`` when ``path`` is ``None`` (an optional input).
+
+    Raises:
+        OSError: unreadable file; ValueError: not JSON (file named).
+    """
+    if path is None:
+        return None
+    with open(path, encoding="utf-8") as fh:
+        try:
+            return json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not valid JSON ({exc.msg})") from None
+
+
+def run_with_baseline(run, args) -> tuple[dict, dict | None] | None:
+    """CLI helper: read ``args.baseline`` (optional metrics.json) first, so that a bad path costs no
+    generation run, then return ``(run(args, baseline), baseline)``.
+
+    Bad input (OSError, ValueError, KeyError from either step) is printed as ``error: ...`` on
+    stderr and ``None`` is returned, for the caller to exit with status 1.
+    """
+    import sys
+
+    try:
+        baseline = read_json(args.baseline)
+        return run(args, baseline), baseline
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None

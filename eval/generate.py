@@ -1,4 +1,4 @@
-"""Batched greedy decoding with a transformers causal LM (PyTorch).
+"""Batched generation (greedy, or temperature/top-p sampling) with a transformers causal LM (PyTorch).
 
 Left padding is what makes batching safe for decoder-only models: every prompt then ends at the
 same position, so the first new token of every row is predicted from that row's own last prompt
@@ -13,6 +13,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import GenerationConfig
 
+from eval.sampling import Sampling
+
 
 def _eos_ids(model, tokenizer) -> int | list[int] | None:
     # Llama-3 checkpoints list several stop ids (<|end_of_text|>, <|eot_id|>) in their generation
@@ -22,8 +24,10 @@ def _eos_ids(model, tokenizer) -> int | list[int] | None:
 
 
 def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int,
-             batch_size: int = 8, show_progress: bool = True) -> list[str]:
-    """Greedily continue each prompt and return only the new text.
+             batch_size: int = 8, show_progress: bool = True,
+             sampling: Sampling | None = None, use_cache: bool = True,
+             ignore_eos: bool = False) -> list[str]:
+    """Continue each prompt (greedy by default) and return only the new text.
 
     Args:
         model: a transformers causal LM (e.g. ``LlamaForCausalLM``); inputs go to ``model.device``.
@@ -35,6 +39,12 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int,
         batch_size: prompts per forward batch (> 0). Prompts are grouped by token length to
             waste little compute on padding; results come back in input order.
         show_progress: draw a tqdm bar (prompts done / total) on stderr.
+        sampling: ``None`` for greedy decoding; else transformers' multinomial sampling with
+            ``sampling.temperature`` and ``sampling.top_p`` (``top_k`` off), after
+            ``torch.manual_seed(sampling.seed)`` so a call is reproducible on the same device.
+        use_cache: keep the KV cache (False: every step recomputes the whole sequence; for
+            benchmarks).
+        ignore_eos: generate exactly ``max_new_tokens`` per prompt (benchmarks).
 
     Returns:
         One string per prompt, decoded with ``skip_special_tokens=True``: the continuation up to
@@ -60,9 +70,13 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int,
     # defaults (temperature, top_p) that would otherwise be merged in or warned about.
     config = GenerationConfig(
         max_new_tokens=max_new_tokens,
-        do_sample=False,
+        do_sample=sampling is not None,
+        temperature=sampling.temperature if sampling else None,
+        top_p=sampling.top_p if sampling else None,
+        top_k=0 if sampling else None,
         num_beams=1,
-        use_cache=True,
+        use_cache=use_cache,
+        min_new_tokens=max_new_tokens if ignore_eos else None,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=_eos_ids(model, tokenizer),
         bos_token_id=getattr(getattr(model, "generation_config", None), "bos_token_id", None),
@@ -72,6 +86,8 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int,
     outputs: list[str | None] = [None] * len(prompts)
     try:
         model.eval()
+        if sampling is not None:
+            torch.manual_seed(sampling.seed)
         with torch.inference_mode(), tqdm(total=len(prompts), unit="prompt", desc="generate",
                                           disable=not show_progress) as bar:
             for start in range(0, len(order), batch_size):

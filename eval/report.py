@@ -6,12 +6,12 @@ Nothing here computes metrics; callers pass numbers and tables they already have
 from __future__ import annotations
 
 import io
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from eval.files import read_jsonl
 from preprocess.atomic import write_atomic, write_text_atomic
 
 
@@ -26,20 +26,13 @@ def read_loss_log(loss_log: str | os.PathLike) -> tuple[list[int], list[float]]:
         ValueError: a line that is not JSON, or no usable line at all.
     """
     steps, losses = [], []
-    with open(loss_log, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{loss_log}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or "step" not in row or "loss" not in row:
-                continue
-            loss = float(row["loss"])
-            if math.isfinite(loss):
-                steps.append(int(row["step"]))
-                losses.append(loss)
+    for row in read_jsonl(loss_log):
+        if not isinstance(row, dict) or "step" not in row or "loss" not in row:
+            continue
+        loss = float(row["loss"])
+        if math.isfinite(loss):
+            steps.append(int(row["step"]))
+            losses.append(loss)
     if not steps:
         raise ValueError(f"{loss_log}: no lines with a finite 'loss' and a 'step'")
     return steps, losses

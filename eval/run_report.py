@@ -1,4 +1,4 @@
-"""Assemble ``report.md`` and ``loss.png`` for a fine-tuning run directory written by scripts/finetune.sh.
+"""Assemble ``report.md``, ``loss.png`` and ``loss.csv`` for a fine-tuning run directory written by scripts/finetune.sh.
 
 Usage: ``python -m eval.run_report --run_dir logs/RUN [--wall_s SECONDS]``
 
@@ -16,6 +16,7 @@ import yaml
 
 from eval.math_accuracy import contest_score, format_table
 from eval.report import plot_loss, read_loss_log, write_report
+from preprocess.atomic import write_text_atomic
 
 MISSING = "(missing: the stage did not run or failed)"
 
@@ -25,9 +26,10 @@ def _load_json(path: Path):
 
 
 def training_summary(run_dir: Path) -> dict:
-    """Steps, first/last loss (mean of up to 5 steps), step time and tokens/s from ``loss.jsonl``.
+    """Steps, first/last loss (mean of up to 5 steps), step time, tokens/s and peak memory from ``loss.jsonl``.
 
-    The first step is left out of the timing: in graph mode it includes compilation.
+    The first step is left out of the timing: in graph mode it includes compilation. Peak memory is
+    the largest per-step value logged (host RSS; device memory too when training ran on a device).
     """
     log = run_dir / "loss.jsonl"
     steps, losses = read_loss_log(log)
@@ -44,7 +46,17 @@ def training_summary(run_dir: Path) -> dict:
     }
     if "tokens_per_s" in timed[0]:
         summary["median throughput (tokens/s, padded)"] = statistics.median(r["tokens_per_s"] for r in timed)
+    for key, label in (("peak_host_mb", "peak host memory (MB)"), ("peak_device_mb", "peak device memory (MB)")):
+        if any(key in r for r in rows):
+            summary[label] = max(r.get(key, 0) for r in rows)
     return summary
+
+
+def write_loss_csv(loss_log: Path, csv_path: Path) -> Path:
+    """``loss.jsonl`` as CSV (one row a step, one column per logged field), written atomically."""
+    import pandas as pd
+
+    return write_text_atomic(csv_path, pd.read_json(loss_log, lines=True).to_csv(index=False))
 
 
 def build_sections(run_dir: Path, wall_s: float | None = None) -> dict:
@@ -89,6 +101,7 @@ def build_sections(run_dir: Path, wall_s: float | None = None) -> dict:
             training.update({"trainable parameters": params["trainable"], "base parameters": params["base"],
                              "trainable / base": params["ratio"]})
         plot_loss(run_dir / "loss.jsonl", run_dir / "loss.png", title=f"Training loss ({run_dir.name})")
+        write_loss_csv(run_dir / "loss.jsonl", run_dir / "loss.csv")
         sections["Training"] = training
         sections["Loss curve"] = "![loss](loss.png)"
     else:

@@ -1,11 +1,16 @@
 """Data preparation for LoRA fine-tuning on the 2024 Ascend contest (topic 2) math data.
 
 Modules, one job each:
-    readers   read and validate JSONL files (line-numbered rejections)
-    dedup     normalize problem text and drop exact duplicates
+    readers   read and validate JSONL / JSON files of five formats (line-numbered rejections)
+    logic     Tianchi sub-question records and their plain / thinking training texts
+    dedup     normalize problem text, exact keys and MinHash/LSH near-duplicates
     classify  rule-based category of a problem (contest regexes, english, logic, ...)
     cot       re-derive each reference answer and write a verified chain of thought
+    rounding  per-category rounding of verified answers in training targets
+    teacher   cached, concurrent teacher rationales from an OpenAI-compatible endpoint
     split     stratified, deterministic hold-out split
+    sampling  per-category quotas with upsampling, contamination keys
+    config    settings from a YAML file and command-line overrides
     generate  synthetic corpus in the contest's exact formats (``python -m preprocess.generate``)
     pipeline  all of the above end to end (``python -m preprocess``), writing the fastchat
               conversations.json that ``preprocess.mindrecord`` turns into MindRecord

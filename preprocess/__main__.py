@@ -1,38 +1,65 @@
-"""Command line: ``python -m preprocess --input FILE [FILE ...] --output-dir DIR [--eval-size N] [--seed S]``."""
+"""Command line: ``python -m preprocess --input FILE [FILE ...] --output-dir DIR [--config YAML] [options]``."""
 from __future__ import annotations
 
 import argparse
 import sys
 
+from .config import load_config
+from .logic import STYLES
 from .pipeline import run
+from .readers import FORMATS
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m preprocess",
-        description="Validate, deduplicate, classify and verify contest math data, synthesize a "
-        "chain of thought for each item, hold out an evaluation set and write fastchat "
-        "conversations for MindFormers. Writes items.jsonl, eval.jsonl, conversations.json, "
-        "rejected.jsonl, report.json and report.md into the output directory.",
+        description="Validate, classify, deduplicate (exact and near) and verify math/logic training "
+        "data, synthesize a chain of thought for each item, hold out an evaluation set, drop items "
+        "found in evaluation files, apply per-category quotas and write fastchat conversations for "
+        "MindFormers. Writes items.jsonl, eval.jsonl, conversations.json, rejected.jsonl, report.json "
+        "and report.md into the output directory. Options given here override the --config file.",
     )
     parser.add_argument(
         "--input", nargs="+", required=True, metavar="FILE",
-        help='JSONL input files: {"problem","solution"} per line (contest format) or '
-        '{"question","answer"} (GSM8K); read in the order given',
+        help="input files, JSONL or a JSON array, read in the order given; formats: contest "
+        '{"problem","solution"}, tianchi {"id","problem","questions"}, gsm8k {"question","answer"}, '
+        'alpaca {"instruction","input","output"}, fastchat {"conversations"}',
     )
     parser.add_argument(
         "--output-dir", required=True, metavar="DIR",
         help="directory for the output files (created if missing; files are replaced atomically)",
     )
     parser.add_argument(
-        "--eval-size", type=int, default=0, metavar="N",
+        "--config", metavar="YAML",
+        help="settings file: quotas, rounding, near_duplicates, contamination, logic_style, teacher, ... "
+        "(see configs/preprocess/quotas_example.yaml and docs/preprocess.md)",
+    )
+    parser.add_argument(
+        "--format", choices=["auto", *FORMATS],
+        help="input format of every record (default auto: detected per record from its keys)",
+    )
+    parser.add_argument(
+        "--eval-size", type=int, metavar="N",
         help="number of verified items to hold out for evaluation, stratified by category (default 0)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, metavar="S",
-        help="seed of the hold-out draw; same inputs and seed give the same split (default 0)",
+        "--seed", type=int, metavar="S",
+        help="seed of the hold-out and quota draws; same inputs and seed give the same outputs (default 0)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    parser.add_argument(
+        "--workers", type=int, metavar="N",
+        help="processes for classify and verify (default 0: one per available CPU core)",
+    )
+    parser.add_argument(
+        "--contamination", nargs="+", metavar="FILE",
+        help="evaluation files (any input format); training items whose normalized problem occurs "
+        "in them are left out of conversations.json",
+    )
+    parser.add_argument(
+        "--logic-style", choices=STYLES,
+        help="prompt style of logic sub-questions: plain, or thinking (<thinking>/<reflection>/<output>)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="do not show the progress bars")
     return parser
 
 
@@ -40,13 +67,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        config = load_config(args.config).with_overrides(
+            format=args.format, workers=args.workers, contamination=args.contamination,
+            logic_style=args.logic_style)
         report = run(args.input, args.output_dir, eval_size=args.eval_size, seed=args.seed,
-                     progress=not args.no_progress)
+                     progress=not args.no_progress, config=config)
     except (FileNotFoundError, IsADirectoryError, ValueError) as exc:
         parser.error(str(exc))  # exits with status 2
     print(report["invariant"])
     print(f"verified {report['verified']} of {report['kept']} kept; train {report['train']}, "
-          f"eval {report['eval']}, conversations {report['conversations']}; outputs in {args.output_dir}")
+          f"eval {report['eval']}, contaminated {report['contaminated']}, conversations "
+          f"{report['conversations']}; outputs in {args.output_dir}")
     return 0
 
 

@@ -248,7 +248,7 @@ def _multiplication(m, answer, sm):
     with contest_context():
         product = dec(a_lit) * dec(b_lit)
         _check_equal(answer, product)
-        abs_a, abs_b = abs(dec(a_lit)), abs(dec(b_lit))
+        abs_a = abs(dec(a_lit))
         parts = _place_values(b_lit)
         negative = (dec(a_lit) < 0) != (dec(b_lit) < 0)
         if not parts or abs_a == 0:

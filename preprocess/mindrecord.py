@@ -1,20 +1,28 @@
 """Convert fastchat conversation JSON into a MindRecord training file (MindFormers' record schema).
 
-Flags follow MindFormers' ``research/llama3/llama_preprocess.py`` so users' habits carry over::
+Flags follow MindFormers r1.1 ``research/llama3/llama_preprocess.py`` so users' habits carry over::
 
-    python -m preprocess.mindrecord --dataset_type qa --input_glob 'data/conversations.json' \
-        --config configs/smollm2_135m/finetune_lora_cpu.yaml --seq_length 128 \
-        --output_file data/train.mindrecord [--model_file TOKENIZER_FILE] [--template vicuna_v1.1]
+    python -m preprocess.mindrecord --dataset_type qa --input_glob 'data/*.json' \\
+        --model_file tokenizer.model --seq_length 256 --output_file train.mindrecord
+    python -m preprocess.mindrecord --dataset_type qa --input_glob data/conversations.json \\
+        --config configs/smollm2_135m/finetune_lora_cpu.yaml --seq_length 128 --output_file train.mindrecord
+
+The tokenizer is the one the YAML's ``processor.tokenizer`` names (``--model_file`` overrides its
+file), or without ``--config`` the ``--tokenizer`` kind (MindFormers' flag, default llama3).
 
 Record schema (as MindFormers r1.1 qa mode writes it): ``input_ids`` and ``labels``, int32, shape
-[seq_length + 1]; ``input_ids`` = BOS + prompt + answer + EOS, padded with the tokenizer's pad id;
-``labels`` equal ``input_ids`` on answer tokens (and EOS) and -100 on the BOS, the prompt and the
-padding. MindFormers' LlamaForCausalLM shifts by one position itself.
+[seq_length + 1]; ``input_ids`` = BOS + per round (prompt + answer + turn end), padded with the
+tokenizer's pad id (the YAML's ``pad_token_id`` when it sets one); ``labels`` equal ``input_ids`` on
+answer and turn-end tokens and are -100 on BOS, every prompt (each human turn) and the padding.
+MindFormers' LlamaForCausalLM shifts by one position itself.
 
-Unlike MindFormers' script, no sample is masked away silently: samples longer than seq_length + 1 are
-truncated and counted; a sample whose answer would be cut away entirely is dropped and listed with its
-reason in the report (``<output_file>.report.json``).
+Unlike MindFormers' script, no sample is masked away silently: samples longer than seq_length + 1
+are truncated and listed; a sample with no answer token left is dropped and listed; malformed
+conversations are skipped and listed with file, index and field. All go to ``<output>.report.json``
+together with the padding share with and without ``--packing``.
 """
+from __future__ import annotations
+
 import argparse
 import glob
 import json
@@ -22,140 +30,381 @@ import os
 import shutil
 import sys
 import tempfile
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from multiprocessing import get_context
 
 import numpy as np
 from tqdm import tqdm
 
 from preprocess.atomic import write_json_atomic
-from preprocess.templates import ChatTemplate, get_template
+from preprocess.templates import EOS, ChatTemplate, TEMPLATES, get_template
 
 IGNORE_INDEX = -100
+SCHEMA = {"input_ids": {"type": "int32", "shape": [-1]}, "labels": {"type": "int32", "shape": [-1]}}
+TOKENIZER_KINDS = {"llama3": "Llama3Tokenizer", "gguf": "GGUFTokenizer"}
+_ROLES = ("human", "gpt")
+_CHUNK = 512  # conversations per task and per write: amortizes pickling; a packing block
 
 
-def encode_turn(tokenizer, template: ChatTemplate, question: str, answer: str,
-                seq_length: int) -> tuple[np.ndarray, np.ndarray, int, str]:
-    """Tokenize one question/answer pair into a (input_ids, labels, status) training record.
+def conversation_turns(conv, where: str) -> tuple[list[tuple[str, str]], str | None]:
+    """Validate one fastchat conversation and return its ``(question, answer)`` pairs.
+
+    As MindFormers' qa mode does, a first message not from ``human`` is skipped. A trailing
+    ``human`` message without an answer is trimmed (MindFormers would mask the whole sample).
 
     Args:
-        tokenizer: ``research.llama3.tokenizer.Tokenizer`` (``encode``, ``bos_id``, ``eos_id``, ``pad_id``).
-        template: the chat template; the same object renders prompts at prediction time.
-        seq_length: model sequence length; records have seq_length + 1 ids.
+        conv: ``{"id", "conversations": [{"from": "human"|"gpt", "value": str}, ...]}``.
+        where: location for messages, e.g. ``conv.json[12]``.
 
     Returns:
-        ``input_ids`` int32 [seq_length + 1], ``labels`` int32 [seq_length + 1], the number of
-        real (non-padding) tokens, and a status: ``"ok"``, ``"truncated"`` (answer cut short) or
-        ``"dropped"`` (no answer token fits; the arrays are then meaningless). The count is returned
-        because the pad id may equal the EOS id (SmolLM2), so it cannot be recovered from the ids.
+        The pairs (at least one) and a note naming what was skipped or trimmed, or None.
+
+    Raises:
+        ValueError: ``where`` plus the offending field, e.g. ``conv.json[3].conversations[1].from``.
     """
-    prompt_ids = [tokenizer.bos_id] + tokenizer.encode(template.render_prompt(question))
-    answer_ids = tokenizer.encode(template.render_answer(answer)) + [tokenizer.eos_id]
-    ids = prompt_ids + answer_ids
-    labels = [IGNORE_INDEX] * len(prompt_ids) + answer_ids
-    total = seq_length + 1
-    status = "ok"
-    if len(ids) > total:
-        status = "truncated" if len(prompt_ids) < total else "dropped"
-        ids, labels = ids[:total], labels[:total]
-    pad = total - len(ids)
-    input_ids = np.array(ids + [tokenizer.pad_id] * pad, dtype=np.int32)
-    label_arr = np.array(labels + [IGNORE_INDEX] * pad, dtype=np.int32)
-    return input_ids, label_arr, len(ids), status
+    if not isinstance(conv, dict):
+        raise ValueError(f"{where}: not an object")
+    turns = conv.get("conversations")
+    if not isinstance(turns, list):
+        raise ValueError(f"{where}.conversations: missing or not a list")
+    notes = []
+    for i, turn in enumerate(turns):
+        if not isinstance(turn, dict) or turn.get("from") not in _ROLES:
+            raise ValueError(f"{where}.conversations[{i}].from: expected 'human' or 'gpt'")
+        if not isinstance(turn.get("value"), str):
+            raise ValueError(f"{where}.conversations[{i}].value: missing or not a string")
+    start = 0
+    if turns and turns[0]["from"] != "human":
+        start, notes = 1, ["leading non-human message skipped"]
+    body = turns[start:]
+    if len(body) % 2:
+        body, notes = body[:-1], notes + ["trailing unanswered human message trimmed"]
+    for i, turn in enumerate(body):
+        if turn["from"] != _ROLES[i % 2]:
+            raise ValueError(f"{where}.conversations[{start + i}].from: expected {_ROLES[i % 2]!r} "
+                             f"(roles must alternate human, gpt)")
+    if not body:
+        raise ValueError(f"{where}.conversations: no human/gpt pair")
+    pairs = [(body[i]["value"], body[i + 1]["value"]) for i in range(0, len(body), 2)]
+    return pairs, "; ".join(notes) or None
 
 
-def load_conversations(paths: list[str]) -> list[dict]:
-    """Read fastchat JSON files (a list of ``{"id", "conversations": [{"from", "value"}, ...]}``).
+def encode_conversation(encode: Callable[[str], list[int]], template: ChatTemplate,
+                        turns: Sequence[tuple[str, str]], bos_id: int, eos_id: int) -> tuple[list[int], list[int]]:
+    """Token ids and labels of a whole conversation, before truncation and padding.
+
+    Each template segment is tokenized on its own (MindFormers tokenizes each round on its own and
+    masks its instruction part), BOS first; prompt segments get -100 labels.
+
+    Returns:
+        ``(input_ids, labels)``, lists of int of equal length.
+    """
+    ids, labels = [bos_id], [IGNORE_INDEX]
+    for text, trained in template.segments(turns):
+        seg = [eos_id] if text is EOS else encode(text)
+        ids += seg
+        labels += seg if trained else [IGNORE_INDEX] * len(seg)
+    return ids, labels
+
+
+def fit_length(ids: list[int], labels: list[int], total: int) -> tuple[list[int], list[int], str, str | None]:
+    """Cut a sample to ``total`` = seq_length + 1 tokens.
+
+    Returns:
+        ``(ids, labels, status, reason)``: status ``"ok"``, ``"truncated"`` (some answer tokens kept)
+        or ``"dropped"`` (no answer token within ``total``); reason is None for ``"ok"``.
+    """
+    n = len(ids)
+    if n <= total:
+        return ids, labels, "ok", None
+    ids, labels = ids[:total], labels[:total]
+    if all(label == IGNORE_INDEX for label in labels):
+        return ids, labels, "dropped", f"prompt fills all seq_length+1={total} tokens of {n}; no answer token left"
+    return ids, labels, "truncated", f"{n} tokens cut to seq_length+1={total}"
+
+
+def next_fit(items: Iterable, total: int, size: Callable = len) -> Iterator[list]:
+    """Group consecutive items (next-fit, order kept) so each group's ``size`` sum is at most ``total``.
+
+    Args:
+        items: samples, each of ``size`` at most ``total`` (a larger one forms a group alone).
+        size: an item's token count.
+
+    Yields:
+        Lists of items, one list per record.
+    """
+    current, used = [], 0
+    for item in items:
+        n = size(item)
+        if current and used + n > total:
+            yield current
+            current, used = [], 0
+        current.append(item)
+        used += n
+    if current:
+        yield current
+
+
+def pad_records(groups: Sequence[Sequence[tuple[Sequence[int], Sequence[int]]]], total: int,
+                pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate each group's samples into one record padded to ``total``.
+
+    Packed samples keep their own BOS and masks, so no sample's prompt is trained on; attention still
+    spans the whole record (MindFormers' fine-tuning mask is causal over the record).
+
+    Args:
+        groups: per record, its ``(ids, labels)`` samples (total length at most ``total``).
+
+    Returns:
+        ``input_ids`` and ``labels``, int32 [len(groups), total].
+    """
+    ids = np.full((len(groups), total), pad_id, dtype=np.int32)
+    labels = np.full((len(groups), total), IGNORE_INDEX, dtype=np.int32)
+    for row, parts in enumerate(groups):
+        pos = 0
+        for part_ids, part_labels in parts:
+            end = pos + len(part_ids)
+            ids[row, pos:end], labels[row, pos:end] = part_ids, part_labels
+            pos = end
+    return ids, labels
+
+
+# Worker state, set once per process by _init_worker (the encoder is too costly to send per task).
+_STATE: dict = {}
+
+
+def _init_worker(encode, template, bos_id, eos_id, pad_id, total, packing):
+    _STATE.update(encode=encode, template=template, bos_id=bos_id, eos_id=eos_id, pad_id=pad_id, total=total,
+                  packing=packing)
+
+
+def _convert_chunk(chunk: list[tuple[str, str, object]]) -> tuple:
+    """Turn ``(where, id, conversation)`` items into finished records.
+
+    Everything but writing happens here, in a worker when there are some: a chunk goes back as two
+    int32 arrays (one pickled buffer each) instead of per-record objects, so the writing process
+    does little besides ``FileWriter``. Packing groups samples within the chunk only.
+
+    Returns:
+        ``(entries, input_ids [n, total], labels [n, total], lengths)``: entries are
+        ``(report key, {"where", "id", "reason"})``; lengths are the written samples' token counts.
+    """
+    s, total = _STATE, _STATE["total"]
+    entries, samples = [], []
+    for where, cid, conv in chunk:
+        try:
+            turns, note = conversation_turns(conv, where)
+        except ValueError as e:
+            entries.append(("skipped", {"where": where, "id": cid, "reason": str(e)}))
+            continue
+        ids, labels = encode_conversation(s["encode"], s["template"], turns, s["bos_id"], s["eos_id"])
+        ids, labels, status, reason = fit_length(ids, labels, total)
+        if status != "ok" or note:
+            key = "notes" if status == "ok" else status
+            entries.append((key, {"where": where, "id": cid, "reason": "; ".join(filter(None, [reason, note]))}))
+        if status != "dropped":
+            samples.append((ids, labels))
+    groups = list(next_fit(samples, total, size=lambda x: len(x[0]))) if s["packing"] else [[x] for x in samples]
+    ids2d, labels2d = pad_records(groups, total, s["pad_id"])
+    return entries, ids2d, labels2d, [len(x[0]) for x in samples]
+
+
+def load_conversations(paths: Sequence[str]) -> Iterator[tuple[str, str, object]]:
+    """Yield ``(where, id, conversation)`` from fastchat JSON files (each a JSON list).
+
+    ``where`` is ``file[index]``; ``id`` is the conversation's ``id`` or that ``where``.
 
     Raises:
         ValueError: a file is not a JSON list, naming the file.
     """
-    records = []
     for path in paths:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
         if not isinstance(data, list):
             raise ValueError(f"{path}: expected a JSON list of conversations, got {type(data).__name__}")
-        records.extend(data)
-    return records
+        name = os.path.basename(path)
+        for i, conv in enumerate(data):
+            yield _located(name, i, conv)
 
 
-def convert(conversations: list[dict], tokenizer, template: ChatTemplate, seq_length: int,
-            output_file: str) -> dict:
-    """Write a MindRecord file (plus its ``.db`` index) atomically and return the conversion report.
+def _located(prefix: str, index: int, conv) -> tuple[str, str, object]:
+    where = f"{prefix}[{index}]"
+    cid = conv.get("id") if isinstance(conv, dict) else None
+    return where, str(cid) if cid is not None else where, conv
 
-    The file pair is written in a temporary directory beside ``output_file`` and moved into place
-    only when complete (MindRecord's header names its files by basename, so the names are kept).
+
+def _chunks(items: Iterable, n: int) -> Iterator[list]:
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == n:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _converted(items, tokenizer, template, total, packing, num_workers) -> Iterator[tuple]:
+    args = (tokenizer.text_encoder(), template, tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id, total, packing)
+    if num_workers <= 0:
+        _init_worker(*args)
+        yield from map(_convert_chunk, _chunks(items, _CHUNK))
+        return
+    # fork would copy MindSpore's and tokenizers' threads in a broken state; spawn starts clean.
+    with get_context("spawn").Pool(num_workers, initializer=_init_worker, initargs=args) as pool:
+        # A bounded window, not pool.imap: imap queues every chunk at once, and when the writer is
+        # the slower side all finished records would pile up in this process's memory.
+        window = deque()
+        for chunk in _chunks(items, _CHUNK):
+            window.append(pool.apply_async(_convert_chunk, (chunk,)))
+            if len(window) > 2 * num_workers:
+                yield window.popleft().get()
+        while window:
+            yield window.popleft().get()
+
+
+def output_files(output_file: str, file_partition: int) -> list[str]:
+    """The data files FileWriter writes: ``output_file`` itself, or ``output_file0..N-1`` for N shards."""
+    if file_partition == 1:
+        return [output_file]
+    return [f"{output_file}{i}" for i in range(file_partition)]
+
+
+def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, output_file: str, *,
+            packing: bool = False, file_partition: int = 1, num_workers: int = 0) -> dict:
+    """Write MindRecord file(s) with their ``.db`` indexes atomically and return the conversion report.
+
+    The files are written in a temporary directory beside ``output_file`` and moved into place only
+    when complete (MindRecord's header names its shards by basename, so the names are kept).
+
+    Args:
+        conversations: fastchat conversation dicts, or ``(where, id, conversation)`` triples from
+            ``load_conversations``.
+        tokenizer: ``research.llama3.tokenizer.Tokenizer``.
+        template: the chat template; the same object renders prompts at prediction time.
+        seq_length: model sequence length; records have seq_length + 1 ids.
+        packing: put consecutive short samples into one record (next-fit, order kept, within blocks
+            of 512 conversations).
+        file_partition: number of MindRecord shards (MindFormers' flag).
+        num_workers: processes that tokenize and build records while this one writes (0: none).
 
     Returns:
-        dict with ``records``, ``truncated``, ``dropped`` (list of ``{"id", "reason"}``),
-        ``skipped`` (malformed conversations, same form), ``tokens`` (non-pad input tokens),
-        ``pad_share`` and ``seq_length``.
+        dict: ``records``, ``samples`` (conversations written), ``tokens`` (non-pad tokens),
+        ``pad_share`` (of the written records), ``pad_share_unpacked`` and ``pad_share_packed``
+        (what each mode gives on these samples), ``truncated``/``dropped``/``skipped``/``notes``
+        (lists of ``{"where", "id", "reason"}``), ``files``, ``seq_length``, ``template``, ``packing``.
+
+    Raises:
+        ValueError: the template needs special tokens the tokenizer lacks, or nothing to write.
     """
     from mindspore.mindrecord import FileWriter
 
+    missing = [t for t in template.special_tokens if tokenizer.special_id(t) is None]
+    if missing:
+        raise ValueError(f"template {template.name!r} needs special tokens {missing} that the tokenizer lacks")
+    total = seq_length + 1
+    items = (c if isinstance(c, tuple) else _located("conversations", i, c) for i, c in enumerate(conversations))
+    report = {"records": 0, "samples": 0, "tokens": 0, "seq_length": seq_length, "template": template.name,
+              "packing": packing, "truncated": [], "dropped": [], "skipped": [], "notes": []}
+    lengths, packed_records = [], 0
     out_dir = os.path.dirname(os.path.abspath(output_file))
     os.makedirs(out_dir, exist_ok=True)
-    name = os.path.basename(output_file)
-    report = {"records": 0, "truncated": 0, "dropped": [], "skipped": [], "tokens": 0, "seq_length": seq_length}
-    rows = []
-    for conv in tqdm(conversations, desc="tokenize", unit="conv"):
-        turns = conv.get("conversations") if isinstance(conv, dict) else None
-        cid = conv.get("id") if isinstance(conv, dict) else None
-        if (not isinstance(turns, list) or len(turns) < 2 or turns[0].get("from") != "human"
-                or turns[1].get("from") != "gpt"):
-            report["skipped"].append({"id": cid, "reason": "not a human/gpt conversation"})
-            continue
-        input_ids, labels, n_tokens, status = encode_turn(tokenizer, template, turns[0]["value"], turns[1]["value"],
-                                                seq_length)
-        if status == "dropped":
-            report["dropped"].append({"id": cid, "reason": f"prompt alone exceeds seq_length+1={seq_length + 1}"})
-            continue
-        report["truncated"] += status == "truncated"
-        report["tokens"] += n_tokens
-        rows.append({"input_ids": input_ids, "labels": labels})
-    if not rows:
-        raise ValueError(f"no records to write to {output_file}: {len(report['dropped'])} dropped, "
-                         f"{len(report['skipped'])} skipped")
-    report["records"] = len(rows)
-    report["pad_share"] = round(1 - report["tokens"] / (len(rows) * (seq_length + 1)), 4)
-
+    names = [os.path.basename(f) for f in output_files(output_file, file_partition)]
     tmp_dir = tempfile.mkdtemp(prefix=".mindrecord-", dir=out_dir)
     try:
-        writer = FileWriter(os.path.join(tmp_dir, name), shard_num=1, overwrite=True)
-        writer.add_schema({"input_ids": {"type": "int32", "shape": [-1]},
-                           "labels": {"type": "int32", "shape": [-1]}}, "conversation records")
-        writer.write_raw_data(rows)
+        writer = FileWriter(os.path.join(tmp_dir, os.path.basename(output_file)), shard_num=file_partition,
+                            overwrite=True)
+        writer.add_schema(SCHEMA, "qa")
+
+        progress = tqdm(desc="convert", unit="conv", mininterval=5)
+        for entries, ids2d, labels2d, chunk_lengths in _converted(items, tokenizer, template, total, packing,
+                                                                   num_workers):
+            for key, entry in entries:
+                report[key].append(entry)
+            lengths += chunk_lengths
+            packed_records += sum(1 for _ in next_fit(chunk_lengths, total, int))
+            if len(ids2d):
+                writer.write_raw_data([{"input_ids": i, "labels": lab} for i, lab in zip(ids2d, labels2d)])
+            report["records"] += len(ids2d)
+            progress.update(len(chunk_lengths) + sum(key in ("skipped", "dropped") for key, _ in entries))
+        progress.close()
+        report["samples"], report["tokens"] = len(lengths), sum(lengths)
+        if not report["records"]:
+            raise ValueError(f"no records to write to {output_file}: {len(report['dropped'])} dropped, "
+                             f"{len(report['skipped'])} skipped")
         writer.commit()
-        for suffix in ("", ".db"):
-            os.replace(os.path.join(tmp_dir, name + suffix), os.path.join(out_dir, name + suffix))
+        for name in names:
+            for suffix in ("", ".db"):
+                os.replace(os.path.join(tmp_dir, name + suffix), os.path.join(out_dir, name + suffix))
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+    capacity = report["records"] * total
+    report["pad_share"] = round(1 - report["tokens"] / capacity, 4)
+    report["pad_share_unpacked"] = round(1 - report["tokens"] / (len(lengths) * total), 4)
+    report["pad_share_packed"] = round(1 - report["tokens"] / (packed_records * total), 4)
+    report["files"] = [os.path.join(out_dir, n) for n in names]
     write_json_atomic(output_file + ".report.json", report)
     return report
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m preprocess.mindrecord", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    mf = parser.add_argument_group("MindFormers llama_preprocess.py flags")
+    mf.add_argument("--dataset_type", default="qa", choices=["qa"],
+                    help="record layout; qa = fastchat conversations (MindFormers' qa mode; wiki is not supported)")
+    mf.add_argument("--input_glob", required=True, help="glob of fastchat conversation JSON files (each a JSON list)")
+    mf.add_argument("--output_file", required=True,
+                    help="output .mindrecord path; a .db index and OUTPUT.report.json are written beside it")
+    mf.add_argument("--tokenizer", choices=sorted(TOKENIZER_KINDS), default=None,
+                    help="tokenizer kind when no --config is given (default llama3, as in MindFormers)")
+    mf.add_argument("--model_file", default=None,
+                    help="tokenizer file (Llama 3 tokenizer.model, or a GGUF); overrides the YAML's path")
+    mf.add_argument("--seq_length", type=int, required=True, help="model seq_length; records get seq_length+1 ids")
+    mf.add_argument("--file_partition", type=int, default=1,
+                    help="number of MindRecord shards (files OUTPUT0..N-1 when N > 1)")
+    ours = parser.add_argument_group("our options")
+    ours.add_argument("--config", default=None,
+                      help="MindFormers YAML whose processor.tokenizer names the tokenizer and whose "
+                           "model.model_config.pad_token_id gives the pad id")
+    ours.add_argument("--template", default="vicuna_v1.1", choices=sorted(TEMPLATES),
+                      help="chat template (preprocess.templates); use the same one for evaluation")
+    ours.add_argument("--packing", action="store_true",
+                      help="pack consecutive short samples into one record (next-fit, order kept, within "
+                           "blocks of 512 conversations); prompts stay masked; the report gives the padding saved")
+    ours.add_argument("--num_workers", type=int, default=0,
+                      help="tokenizer processes beside the writer (0: tokenize in the writing process)")
+    return parser
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset_type", default="qa", choices=["qa"],
-                        help="record layout; qa = fastchat conversations (MindFormers' qa mode)")
-    parser.add_argument("--input_glob", required=True, help="glob of fastchat conversation JSON files")
-    parser.add_argument("--config", required=True,
-                        help="MindFormers YAML whose processor.tokenizer names the model's tokenizer")
-    parser.add_argument("--model_file", default=None, help="tokenizer file; overrides the YAML's path")
-    parser.add_argument("--seq_length", type=int, required=True, help="model seq_length; records get +1 ids")
-    parser.add_argument("--output_file", required=True, help="output .mindrecord path (a .db index is written beside)")
-    parser.add_argument("--template", default="vicuna_v1.1", help="chat template name (preprocess.templates)")
+    parser = build_parser()
     args = parser.parse_args(argv)
+    from research.llama3.tokenizer import build_tokenizer, tokenizer_from_config
 
-    from research.llama3.tokenizer import tokenizer_from_config
-
+    if args.seq_length < 1 or args.file_partition < 1 or args.num_workers < 0:
+        parser.error("--seq_length and --file_partition must be >= 1, --num_workers >= 0")
     paths = sorted(glob.glob(args.input_glob))
     if not paths:
         parser.error(f"--input_glob matched no file: {args.input_glob}")
-    tokenizer = tokenizer_from_config(args.config, args.model_file)
+    if args.config:
+        if args.tokenizer:
+            parser.error("--tokenizer is for runs without --config; the YAML's processor.tokenizer decides")
+        tokenizer = tokenizer_from_config(args.config, args.model_file)
+    else:
+        if not args.model_file:
+            parser.error("give --config YAML, or --model_file (with --tokenizer, default llama3)")
+        kind = TOKENIZER_KINDS[args.tokenizer or "llama3"]
+        tokenizer = build_tokenizer({"type": kind}, args.model_file)
     report = convert(load_conversations(paths), tokenizer, get_template(args.template), args.seq_length,
-                     args.output_file)
-    print(f"wrote {report['records']} records to {args.output_file} (truncated {report['truncated']}, "
-          f"dropped {len(report['dropped'])}, skipped {len(report['skipped'])}, pad share {report['pad_share']:.1%})")
+                     args.output_file, packing=args.packing, file_partition=args.file_partition,
+                     num_workers=args.num_workers)
+    print(f"wrote {report['records']} records ({report['samples']} samples) to {', '.join(report['files'])}: "
+          f"truncated {len(report['truncated'])}, dropped {len(report['dropped'])}, "
+          f"skipped {len(report['skipped'])}; pad share {report['pad_share']:.1%} "
+          f"(unpacked {report['pad_share_unpacked']:.1%}, packed {report['pad_share_packed']:.1%}); "
+          f"details in {args.output_file}.report.json")
     return 0
 
 

@@ -1,42 +1,62 @@
-"""End-to-end preprocessing: read -> validate -> dedup -> classify -> verify + CoT -> split -> write.
+"""End-to-end preprocessing: read -> validate -> classify -> dedup -> verify + CoT -> split ->
+contamination check -> quotas -> write.
 
 Outputs in ``output_dir`` (each replaced atomically):
     items.jsonl         one record per kept item:
                         {id, source, category, problem, solution, answer, cot, verified}
+                        (+ ``logic``: {problem_id, question_index, ...} for Tianchi records)
     eval.jsonl          the held-out items, same fields
-    conversations.json  fastchat records of the verified training items, the input of
+    conversations.json  fastchat records of the sampled verified training items, the input of
                         MindFormers r1.1 ``research/llama3/llama_preprocess.py`` (qa mode):
                         [{"id", "conversations": [{"from": "human", "value": problem},
                                                   {"from": "gpt", "value": cot}]}]
+                        (an item upsampled K times appears K times, ids ``ID``, ``ID#2``, ...)
     rejected.jsonl      bad input lines {kind: "invalid_line", file, line, reason} and
                         verification failures {kind: "verify_failed", id, file, line,
                         category, reason}
     report.json         counts (see :func:`run`)
     report.md           the same counts as markdown tables
 
-Counting invariant: every non-blank input line is read once and ends up kept, dropped as a
-duplicate, or rejected, so ``read = kept + duplicates + rejected``. Verification failures
-stay among the kept items (flagged ``verified: false``); they are excluded from
-``conversations.json`` and never held out, because an item whose reference answer could not
-be confirmed cannot score a model.
+Counting invariant: every record read (a non-blank line; a Tianchi line gives one record per
+sub-question) ends up kept, dropped as a duplicate (exact or near), or rejected, so
+``read = kept + duplicates + rejected`` with ``duplicates = exact_duplicates + near_duplicates``. Verification failures stay among the
+kept items (flagged ``verified: false``); they are excluded from ``conversations.json`` and
+never held out, because an item whose reference answer could not be confirmed cannot score a
+model.
+
+Classification, normalization and verification run in ``workers`` forked processes over
+contiguous chunks; results are put back in input order, so the outputs do not depend on the
+number of workers.
 """
 from __future__ import annotations
 
+import gc
+import json
+import multiprocessing
 import os
 import sys
 from collections import Counter
+from functools import partial
 from pathlib import Path
+from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-from .atomic import write_json_atomic, write_jsonl_atomic, write_text_atomic
+from .atomic import write_atomic, write_json_atomic, write_jsonl_atomic, write_text_atomic
 from .classify import CATEGORIES, classify
+from .config import PreprocessConfig
 from .cot import synthesize
-from .dedup import dedup
-from .readers import read_contest_jsonl
+from .dedup import near_dedup, normalize, signature
+from .logic import assistant_message, user_message
+from .readers import parse_unit, read_records, read_units
+from .rounding import apply_rounding
+from .sampling import apply_quotas, contamination_keys
 from .split import split_holdout
 
 ITEM_FIELDS = ("id", "source", "category", "problem", "solution", "answer", "cot", "verified")
+# Below this many records the cost of starting processes exceeds what they save.
+_PARALLEL_MIN = 20000
+_CHUNK = 4000
 
 
 def _id_prefixes(inputs: list[str]) -> dict[str, str]:
@@ -49,119 +69,309 @@ def _id_prefixes(inputs: list[str]) -> dict[str, str]:
     return prefixes
 
 
+# --------------------------------------------------------------------------- parallel map
+
+_SHARED: Sequence = ()
+_FUNC: Callable | None = None
+
+
+def _run_chunk(bounds: tuple[int, int]) -> list:
+    start, end = bounds
+    return [_FUNC(x) for x in _SHARED[start:end]]
+
+
+def parallel_map(func: Callable, data: Sequence, workers: int, desc: str, progress: bool) -> list:
+    """``[func(x) for x in data]`` over ``workers`` forked processes (1: in this process).
+
+    ``data`` and ``func`` reach the children through fork, so only the results are pickled.
+    """
+    global _SHARED, _FUNC
+    bar = tqdm(total=len(data), desc=desc, unit="item", disable=not progress, file=sys.stderr,
+               mininterval=0.5)
+    out: list = []
+    with bar:
+        if workers <= 1 or len(data) < _PARALLEL_MIN:
+            for start in range(0, len(data), _CHUNK):
+                out.extend(func(x) for x in data[start:start + _CHUNK])
+                bar.update(min(_CHUNK, len(data) - start))
+            return out
+        _SHARED, _FUNC = data, func
+        try:
+            bounds = [(i, min(i + _CHUNK, len(data))) for i in range(0, len(data), _CHUNK)]
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                for part in pool.imap(_run_chunk, bounds):
+                    out.extend(part)
+                    bar.update(len(part))
+        finally:
+            _SHARED, _FUNC = (), None
+    return out
+
+
+def _default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+# --------------------------------------------------------------------------- per-record work
+
+
+def _ingest(unit: tuple, fmt: str) -> tuple[list[tuple[dict, str, str]], dict | None]:
+    """Parse one input unit; each good record comes with its dedup key and category."""
+    records, bad = parse_unit(unit, fmt)
+    out = []
+    for rec in records:
+        category = "logic" if rec["format"] == "tianchi" else classify(rec["problem"], rec["solution"])
+        out.append((rec, normalize(rec["problem"]), category))
+    return out, bad
+
+
+def _verify(job: tuple[str, str, str, bool]) -> tuple[str, str, bool, str]:
+    problem, solution, category, unanswered = job
+    if unanswered:
+        return solution, "", False, "no reference answer given (test-set question)"
+    r = synthesize(problem, solution, category)
+    return r.cot, r.answer, r.verified, r.reason
+
+
+# --------------------------------------------------------------------------- the run
+
+
 def run(
     inputs: list[str],
     output_dir: str | os.PathLike,
-    eval_size: int = 0,
-    seed: int = 0,
+    eval_size: int | None = None,
+    seed: int | None = None,
     *,
     progress: bool = True,
+    config: PreprocessConfig | None = None,
 ) -> dict:
     """Run the whole pipeline and write its outputs into ``output_dir`` (created if needed).
 
     Args:
-        inputs: JSONL files (contest ``{"problem","solution"}`` or GSM8K ``{"question","answer"}``).
+        inputs: files in any reader format (``preprocess.readers``), read in the order given.
         output_dir: directory for the six output files.
-        eval_size: number of verified items to hold out, stratified by category.
-        seed: seed of the hold-out draw.
-        progress: show a tqdm bar (on stderr) over the items being verified.
+        eval_size: verified items to hold out, stratified by category; overrides ``config``.
+        seed: seed of the hold-out and quota draws; overrides ``config``.
+        progress: show tqdm bars (on stderr).
+        config: all other settings (``preprocess.config``); None gives the defaults.
 
     Returns:
-        The report dict written to report.json: ``read, rejected, duplicates, kept,
-        verified, verify_failed, train, eval, conversations`` (ints), ``invariant`` (str),
-        ``per_category`` ({category: {kept, verified, train, eval}}, categories in
-        ``CATEGORIES`` order, only those present), plus ``inputs``, ``eval_size``, ``seed``.
+        The report dict written to report.json: ``read, rejected, duplicates (exact + near),
+        exact_duplicates, near_duplicates, kept, verified, verify_failed, train, eval,
+        contaminated, conversations`` (ints),
+        ``invariant`` (str), ``per_category`` ({category: {read, duplicates, near_duplicates,
+        kept, verified, train, eval, conversations}}, categories in ``CATEGORIES`` order, only
+        those present; a duplicate counts in the category of the item it duplicates, and
+        ``read = kept + duplicates`` per category), ``teacher`` ({ok, failed} or
+        None), plus ``inputs``, ``eval_size``, ``seed``, ``settings``.
 
     Raises:
-        FileNotFoundError: an input file does not exist.
-        ValueError: ``eval_size`` is negative or exceeds the number of verified items.
+        FileNotFoundError: an input or contamination file does not exist.
+        ValueError: bad settings, or ``eval_size`` exceeds the number of verified items.
     """
-    inputs = [str(p) for p in inputs]
-    if eval_size < 0:
-        raise ValueError(f"eval_size must be >= 0, got {eval_size}")
-    out = Path(output_dir)
-    good, bad_lines = read_contest_jsonl(inputs)
-    kept_records, n_duplicates = dedup(good)
-    prefixes = _id_prefixes(inputs)
+    cfg = (config or PreprocessConfig()).with_overrides(eval_size=eval_size, seed=seed)
+    # The run builds millions of long-lived, acyclic objects; the cyclic collector would re-scan
+    # them again and again and free nothing.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _run(inputs, output_dir, cfg, progress)
+    finally:
+        if was_enabled:
+            gc.enable()
 
+
+def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, progress: bool) -> dict:
+    inputs = [str(p) for p in inputs]
+    out = Path(output_dir)
+    workers = cfg.workers or _default_workers()
+    contaminated_keys = contamination_keys(r["problem"] for r in read_records(cfg.contamination)[0])
+
+    good: list[dict] = []
+    keyed: list[tuple[str, str]] = []
+    bad_lines: list[dict] = []
+    for records, bad in parallel_map(partial(_ingest, fmt=cfg.format), read_units(inputs), workers,
+                                     "read+classify", progress):
+        for rec, key, category in records:
+            good.append(rec)
+            keyed.append((key, category))
+        if bad:
+            bad_lines.append(bad)
+
+    # Exact dedup: the first occurrence of each normalized problem, in input order.
+    # A duplicate counts in its kept original's category: a reformatted copy may not classify.
+    first_category: dict[str, str] = {}
+    kept_idx: list[int] = []
+    dup_per: Counter = Counter()
+    for i, (key, category) in enumerate(keyed):
+        if key in first_category:
+            dup_per[first_category[key]] += 1
+        else:
+            first_category[key] = category
+            kept_idx.append(i)
+    near_per: Counter = Counter()
+    if cfg.near_dup_threshold is not None:
+        free = [i for i in kept_idx if keyed[i][1] in cfg.near_dup_categories]
+        texts = [good[i]["problem"] for i in free]
+        sigs = parallel_map(signature, texts, workers, "minhash", progress and bool(texts))
+        marks = near_dedup(texts, cfg.near_dup_threshold, signatures=sigs)
+        dropped = {i for i, m in zip(free, marks) if m is not None}
+        near_per.update(keyed[free[m]][1] for m in marks if m is not None)
+        kept_idx = [i for i in kept_idx if i not in dropped]
+
+    jobs = [(good[i]["problem"], good[i]["solution"], keyed[i][1],
+             good[i]["format"] == "tianchi" and not good[i]["solution"]) for i in kept_idx]
+    if workers > 1 and len(jobs) >= _PARALLEL_MIN:
+        import sympy  # noqa: F401  imported once before the fork instead of once per child (~1 s each)
+    results = parallel_map(_verify, jobs, workers, "verify", progress)
+
+    prefixes = _id_prefixes(inputs)
+    keys: dict[str, str] = {}
     items: list[dict] = []
     failures: list[dict] = []
-    for rec in tqdm(kept_records, desc="verify", unit="item", disable=not progress, file=sys.stderr):
-        category = classify(rec["problem"], rec["solution"])
-        result = synthesize(rec["problem"], rec["solution"], category)
+    for i, (cot, answer, verified, reason) in zip(kept_idx, results):
+        rec, category = good[i], keyed[i][1]
+        suffix = f".q{rec['logic']['question_index'] + 1}" if "logic" in rec else ""
         item = {
-            "id": f"{prefixes[rec['file']]}-{rec['line']}",
+            "id": f"{prefixes[rec['file']]}-{rec['line']}{suffix}",
             "source": rec["file"],
             "category": category,
             "problem": rec["problem"],
             "solution": rec["solution"],
-            "answer": result.answer,
-            "cot": result.cot,
-            "verified": result.verified,
+            "answer": answer,
+            "cot": cot,
+            "verified": verified,
         }
+        keys[item["id"]] = keyed[i][0]
+        if verified and category in cfg.rounding:
+            item["cot"], _ = apply_rounding(cot, answer, cfg.rounding[category])
+        if "logic" in rec:
+            item["logic"] = rec["logic"]
         items.append(item)
-        if not result.verified:
-            failures.append(
-                {"kind": "verify_failed", "id": item["id"], "file": rec["file"], "line": rec["line"],
-                 "category": category, "reason": result.reason}
-            )
+        if not verified:
+            failures.append({"kind": "verify_failed", "id": item["id"], "file": rec["file"],
+                             "line": rec["line"], "category": category, "reason": reason})
 
     verified_items = [it for it in items if it["verified"]]
-    if eval_size > len(verified_items):
+    if cfg.eval_size > len(verified_items):
         raise ValueError(
-            f"eval_size {eval_size} exceeds the {len(verified_items)} verified items available"
+            f"eval_size {cfg.eval_size} exceeds the {len(verified_items)} verified items available"
         )
-    _, held = split_holdout(verified_items, eval_size, seed)
+    teacher_counts = _style_logic(items, cfg, out, progress)
+    _, held = split_holdout(verified_items, cfg.eval_size, cfg.seed)
     held_ids = {it["id"] for it in held}
     train = [it for it in items if it["id"] not in held_ids]
-    conversations = [
-        {"id": it["id"], "conversations": [{"from": "human", "value": it["problem"]},
-                                           {"from": "gpt", "value": it["cot"]}]}
-        for it in train
-        if it["verified"]
-    ]
+    candidates = [it for it in train if it["verified"]]
+    # The key of a logic item is that of its plain-style message, whatever style it trains in.
+    clean = [it for it in candidates if keys[it["id"]] not in contaminated_keys]
+    sampled = apply_quotas(clean, cfg.quotas, cfg.seed)
+    conversations = []
+    copies: Counter = Counter()
+    for it in sampled:
+        copies[it["id"]] += 1
+        n = copies[it["id"]]
+        conversations.append({"id": it["id"] if n == 1 else f"{it['id']}#{n}",
+                              "conversations": [{"from": "human", "value": it["problem"]},
+                                                {"from": "gpt", "value": it["cot"]}]})
 
-    report = _report(inputs, eval_size, seed, good, bad_lines, n_duplicates, items, train, held,
-                     conversations)
+    report = _report(inputs, cfg, keyed, bad_lines, dup_per, near_per, items, train, held,
+                     len(candidates) - len(clean), sampled, teacher_counts)
     rejected = [{"kind": "invalid_line", **b} for b in bad_lines] + failures
-    write_jsonl_atomic(out / "items.jsonl", items)
+    write_atomic(out / "items.jsonl", lambda fh: fh.writelines(_ENCODE(it) + "\n" for it in items))
     write_jsonl_atomic(out / "eval.jsonl", held)
-    write_json_atomic(out / "conversations.json", conversations)
+    write_atomic(out / "conversations.json", lambda fh: _dump_array(fh, conversations))
     write_jsonl_atomic(out / "rejected.jsonl", rejected)
     write_json_atomic(out / "report.json", report)
     write_text_atomic(out / "report.md", render_markdown(report))
     return report
 
 
-def _report(inputs, eval_size, seed, good, bad_lines, n_duplicates, items, train, held,
-            conversations) -> dict:
-    read = len(good) + len(bad_lines)
+def _style_logic(items: list[dict], cfg: PreprocessConfig, out: Path, progress: bool) -> dict | None:
+    """Render verified logic items in ``cfg.logic_style``, with teacher rationales when configured.
+
+    Returns ``{"ok", "failed"}`` teacher counts, or None without a teacher.
+    """
+    logic = [it for it in items if "logic" in it and it["verified"]]
+    rationales = [""] * len(logic)
+    counts = None
+    if cfg.teacher and logic:
+        from .teacher import TeacherClient
+
+        t = dict(cfg.teacher)
+        key_env = t.pop("api_key_env", None)
+        client = TeacherClient(t.pop("base_url"), t.pop("model"), t.pop("cache_dir", out / "teacher_cache"),
+                               api_key=os.environ.get(key_env) if key_env else None, **t)
+        results = client.solve_all([(it["logic"], it["answer"]) for it in logic], progress=progress)
+        rationales = [r.rationale for r in results]
+        counts = {"ok": sum(r.ok for r in results), "failed": sum(not r.ok for r in results)}
+    for it, rationale in zip(logic, rationales):
+        it["problem"] = user_message(it["logic"], cfg.logic_style)
+        it["cot"] = assistant_message(it["logic"], it["answer"], cfg.logic_style, rationale)
+    return counts
+
+
+# One encoder for all records: json.dumps(..., ensure_ascii=False) builds a new one per call,
+# a third of its cost on short records.
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _dump_array(fh, records: list[dict]) -> None:
+    # One record per line: valid JSON for json.load, and several times faster to write than
+    # indent=2, which makes the json module fall back to its pure-Python encoder.
+    fh.write("[\n")
+    fh.writelines(("," if i else "") + _ENCODE(rec) + "\n" for i, rec in enumerate(records))
+    fh.write("]\n")
+
+
+def _report(inputs, cfg, keyed, bad_lines, dup_per, near_per, items, train, held, contaminated,
+            sampled, teacher_counts) -> dict:
+    read = len(keyed) + len(bad_lines)
     kept, rejected = len(items), len(bad_lines)
-    if read != kept + n_duplicates + rejected:
+    exact, near = sum(dup_per.values()), sum(near_per.values())
+    dups = exact + near
+    if read != kept + dups + rejected:
         # Cannot happen unless a stage loses or invents records; refuse to write a wrong report.
-        raise RuntimeError(f"count invariant broken: read {read} != {kept} + {n_duplicates} + {rejected}")
-    per: dict[str, dict[str, int]] = {}
-    for name, group in (("kept", items), ("train", train), ("eval", held)):
-        for it in group:
-            per.setdefault(it["category"], {"kept": 0, "verified": 0, "train": 0, "eval": 0})[name] += 1
-    for it in items:
-        per[it["category"]]["verified"] += it["verified"]
+        raise RuntimeError(f"count invariant broken: read {read} != {kept} + {dups} + {rejected}")
+    counts = {
+        "kept": Counter(it["category"] for it in items),
+        "duplicates": dup_per + near_per,
+        "near_duplicates": near_per,
+        "verified": Counter(it["category"] for it in items if it["verified"]),
+        "train": Counter(it["category"] for it in train),
+        "eval": Counter(it["category"] for it in held),
+        "conversations": Counter(it["category"] for it in sampled),
+    }
+    counts = {"read": counts["kept"] + counts["duplicates"], **counts}
+    present = set(counts["read"])
+    per = {c: {name: counts[name][c] for name in counts} for c in present}
     verified = sum(it["verified"] for it in items)
     return {
         "inputs": inputs,
-        "eval_size": eval_size,
-        "seed": seed,
+        "eval_size": cfg.eval_size,
+        "seed": cfg.seed,
         "read": read,
         "rejected": rejected,
-        "duplicates": n_duplicates,
+        "duplicates": dups,
+        "exact_duplicates": exact,
+        "near_duplicates": near,
         "kept": kept,
         "verified": verified,
         "verify_failed": kept - verified,
         "train": len(train),
         "eval": len(held),
-        "conversations": len(conversations),
-        "invariant": f"read = kept + duplicates + rejected: {read} = {kept} + {n_duplicates} + {rejected}",
+        "contaminated": contaminated,
+        "conversations": len(sampled),
+        "invariant": f"read = kept + duplicates + rejected: {read} = {kept} + {dups} + {rejected}",
         "per_category": {c: per[c] for c in CATEGORIES if c in per},
+        "teacher": teacher_counts,
+        "settings": {
+            "format": cfg.format,
+            "near_dup_threshold": cfg.near_dup_threshold,
+            "near_dup_categories": list(cfg.near_dup_categories),
+            "rounding": cfg.rounding,
+            "quotas": {c: vars(q) for c, q in cfg.quotas.items()},
+            "contamination": list(cfg.contamination),
+            "logic_style": cfg.logic_style,
+        },
     }
 
 
@@ -175,19 +385,25 @@ def render_markdown(report: dict) -> str:
         "| stage | count |",
         "|---|---:|",
     ]
-    for key in ("read", "rejected", "duplicates", "kept", "verified", "verify_failed", "train", "eval",
-                "conversations"):
+    for key in ("read", "rejected", "duplicates", "exact_duplicates", "near_duplicates", "kept", "verified",
+                "verify_failed", "train", "eval", "contaminated", "conversations"):
         lines.append(f"| {key} | {report[key]} |")
     lines += [
         "",
         f"Invariant holds: {report['invariant']}",
         "",
-        "| category | kept | verified | train | eval |",
-        "|---|---:|---:|---:|---:|",
+        "| category | read | duplicates | near_duplicates | kept | verified | train | eval | conversations |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    cols = ("read", "duplicates", "near_duplicates", "kept", "verified", "train", "eval", "conversations")
     for cat, c in report["per_category"].items():
-        lines.append(f"| {cat} | {c['kept']} | {c['verified']} | {c['train']} | {c['eval']} |")
+        lines.append(f"| {cat} | " + " | ".join(str(c[k]) for k in cols) + " |")
+    total_read = report["read"] - report["rejected"]
     lines.append(
-        f"| **total** | {report['kept']} | {report['verified']} | {report['train']} | {report['eval']} |"
+        f"| **total** | {total_read} | {report['duplicates']} | {report['near_duplicates']} | "
+        f"{report['kept']} | {report['verified']} | {report['train']} | {report['eval']} | "
+        f"{report['conversations']} |"
     )
+    if report.get("teacher"):
+        lines += ["", f"Teacher rationales: {report['teacher']['ok']} ok, {report['teacher']['failed']} failed"]
     return "\n".join(lines) + "\n"

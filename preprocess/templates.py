@@ -1,21 +1,47 @@
 """Prompt templates shared by MindRecord conversion (training) and generation (evaluation).
 
 The same template object renders the prompt at training time and at prediction time, so the
-model is always asked in the format it was trained on.
+model is always asked in the format it was trained on: ``render_prompt(q)`` is exactly the text of
+a first turn's prompt segment in ``segments``.
+
+Registered templates (``get_template``):
+- ``vicuna_v1.1``: fastchat's vicuna v1.1 conversation as MindFormers r1.1
+  ``research/llama3/llama_preprocess.py`` (qa mode) builds it: ``"{system} USER: {q} ASSISTANT: {a}</s>"``
+  per round, later rounds without the system; its ``</s>`` round separator becomes the tokenizer's EOS
+  id (the script splits rounds on it and closes each with EOS).
+- ``alpaca``: the contest's ``data_converter.py`` wraps each problem in Stanford Alpaca's
+  no-input instruction prompt before the records go through the vicuna conversation above.
+- ``llama3_chat``: Meta's Llama 3 chat format (header and ``<|eot_id|>`` special tokens).
+- ``logic_reflection``: vicuna frame with a system prompt for logic questions answered in
+  ``<thinking>``/``<reflection>``/``<output>`` (the record texts come from ``preprocess.logic``).
 """
+from __future__ import annotations
+
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+# A segment's text, or EOS for "the tokenizer's end-of-sequence id".
+EOS = None
 
 
 @dataclass(frozen=True)
 class ChatTemplate:
-    """A single-turn chat template.
+    """A chat template: how a conversation becomes prompt and answer texts.
+
+    A round renders as ``system_format`` (first round only, when ``system`` is set), then
+    ``user_prefix + user message + user_suffix + assistant_prefix`` (the prompt, never trained on),
+    then ``answer_prefix + answer`` and ``turn_end`` (trained on).
 
     Attributes:
         name: registry key (e.g. ``vicuna_v1.1``).
-        system: system prompt placed before the first turn ("" for none).
-        user_prefix: text before the user's message.
+        system: system prompt ("" for none).
+        system_format: how the system prompt is written; ``{system}`` is replaced.
+        user_prefix / user_suffix: text around the user's message.
         assistant_prefix: text that ends the prompt; generation starts right after it.
         answer_prefix: text put before the assistant's answer in training records.
+        turn_end: text closing each assistant turn, or ``EOS`` (None) for the tokenizer's EOS id.
+        user_wrapper: wraps each user message; ``{problem}`` is replaced (alpaca's instruction prompt).
+        special_tokens: markers the tokenizer must have as single special tokens.
     """
 
     name: str
@@ -23,19 +49,50 @@ class ChatTemplate:
     user_prefix: str
     assistant_prefix: str
     answer_prefix: str = " "
+    system_format: str = "{system} "
+    user_suffix: str = " "
+    turn_end: str | None = EOS
+    user_wrapper: str = "{problem}"
+    special_tokens: tuple[str, ...] = ()
+
+    def turn_prompt(self, question: str, first: bool = True) -> str:
+        """Prompt text of one round (with the system prompt when ``first``); no BOS."""
+        head = self.system_format.replace("{system}", self.system) if first and self.system else ""
+        message = self.user_wrapper.replace("{problem}", question)
+        return f"{head}{self.user_prefix}{message}{self.user_suffix}{self.assistant_prefix}"
 
     def render_prompt(self, question: str) -> str:
         """Return the prompt text for ``question`` (no BOS; the tokenizer adds special tokens)."""
-        head = f"{self.system} " if self.system else ""
-        return f"{head}{self.user_prefix}{question} {self.assistant_prefix}"
+        return self.turn_prompt(question, first=True)
 
     def render_answer(self, answer: str) -> str:
-        """Return the assistant's text as it follows the prompt in a training record (no EOS)."""
+        """Return the assistant's text as it follows the prompt in a training record (no turn end)."""
         return f"{self.answer_prefix}{answer}"
 
+    def segments(self, turns: Sequence[tuple[str, str]]) -> list[tuple[str | None, bool]]:
+        """Split a conversation into ``(text or EOS, trained)`` segments, in order.
 
-# fastchat's vicuna_v1.1 conversation, as MindFormers r1.1 research/llama3/llama_preprocess.py
-# (qa mode) uses it for the contest's records: "SYSTEM USER: q ASSISTANT: a".
+        Args:
+            turns: ``(user message, assistant answer)`` pairs, at least one.
+
+        Returns:
+            Per round: ``(prompt, False)``, ``(answer, True)``, ``(turn_end, True)``. Each segment is
+            tokenized on its own, as MindFormers tokenizes each round on its own; BOS is not included.
+
+        Raises:
+            ValueError: no turns.
+        """
+        if not turns:
+            raise ValueError("a conversation needs at least one (question, answer) turn")
+        out = []
+        for i, (question, answer) in enumerate(turns):
+            out += [(self.turn_prompt(question, first=i == 0), False), (self.render_answer(answer), True),
+                    (self.turn_end, True)]
+        return out
+
+
+# fastchat's conv_vicuna_v1_1 (system, roles USER/ASSISTANT, sep " ", sep2 "</s>") as
+# MindFormers r1.1 research/llama3/conversation.py defines it.
 VICUNA_V11 = ChatTemplate(
     name="vicuna_v1.1",
     system=("A chat between a curious user and an artificial intelligence assistant. "
@@ -44,7 +101,40 @@ VICUNA_V11 = ChatTemplate(
     assistant_prefix="ASSISTANT:",
 )
 
-TEMPLATES = {t.name: t for t in (VICUNA_V11,)}
+# Stanford Alpaca's prompt_no_input, as the contest's data_converter.py puts it into the human turn.
+ALPACA = ChatTemplate(
+    name="alpaca",
+    system=VICUNA_V11.system,
+    user_prefix=VICUNA_V11.user_prefix,
+    assistant_prefix=VICUNA_V11.assistant_prefix,
+    user_wrapper=("Below is an instruction that describes a task. "
+                  "Write a response that appropriately completes the request.\n\n"
+                  "### Instruction:\n{problem}\n\n### Response:"),
+)
+
+# Meta's Llama 3 instruct format (llama3 repo, tokenizer.py ChatFormat).
+LLAMA3_CHAT = ChatTemplate(
+    name="llama3_chat",
+    system="",
+    system_format="<|start_header_id|>system<|end_header_id|>\n\n{system}<|eot_id|>",
+    user_prefix="<|start_header_id|>user<|end_header_id|>\n\n",
+    user_suffix="<|eot_id|>",
+    assistant_prefix="<|start_header_id|>assistant<|end_header_id|>\n\n",
+    answer_prefix="",
+    turn_end="<|eot_id|>",
+    special_tokens=("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
+)
+
+LOGIC_REFLECTION = ChatTemplate(
+    name="logic_reflection",
+    system=("A chat between a user and an assistant that solves logical reasoning questions. "
+            "The assistant reasons step by step inside <thinking></thinking>, checks that reasoning "
+            "inside <reflection></reflection>, and gives only the final option letter inside <output></output>."),
+    user_prefix=VICUNA_V11.user_prefix,
+    assistant_prefix=VICUNA_V11.assistant_prefix,
+)
+
+TEMPLATES = {t.name: t for t in (VICUNA_V11, ALPACA, LLAMA3_CHAT, LOGIC_REFLECTION)}
 
 
 def get_template(name: str) -> ChatTemplate:

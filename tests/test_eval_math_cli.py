@@ -50,7 +50,7 @@ def test_predictions_mode_writes_outputs_and_prints_table(files, tmp_path, capsy
     rows = [json.loads(x) for x in (out / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [(r["id"], r["extracted"], r["correct"]) for r in rows] == [
         ("a", "54.75", True), ("b", "60.5", False), ("c", "210562442992.22696", True), ("d", "8", True)]
-    assert sorted(os.listdir(out)) == ["metrics.json", "predictions.jsonl"]  # no temp files left
+    assert sorted(os.listdir(out)) == ["accuracy_by_category.png", "metrics.json", "predictions.jsonl"]  # no temp files left
 
 
 def test_rescoring_own_output_with_limit_rule_and_baseline(files, tmp_path, capsys):

@@ -1,8 +1,5 @@
 """LoRA fine-tuning through MindFormers' Trainer on CPU (tiny random Llama, real tokenizer, real MindRecord)."""
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,36 +9,14 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny" / "finetune_lora_cpu.yaml"
 
 
-def _run(args, cwd, env):
-    proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, f"{args[:2]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """Train 12 steps on 8 repeated conversations from a random tiny base; return the run dir."""
-    work = tmp_path_factory.mktemp("finetune")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "LOCAL_DEFAULT_PATH": str(work / "mf"), "GLOG_v": "3"}
-    convs = [{"id": f"c{i}", "conversations": [
-        {"from": "human", "value": f"计算 {i}.25 + 1.50 等于多少？"},
-        {"from": "gpt", "value": f"{i}.25 + 1.50 = {i + 1}.75"}]} for i in range(8)]
-    (work / "conv.json").write_text(json.dumps(convs, ensure_ascii=False), encoding="utf-8")
-    _run(["-m", "preprocess.mindrecord", "--dataset_type", "qa", "--input_glob", str(work / "conv.json"),
-          "--config", str(TINY), "--seq_length", "128", "--output_file", str(work / "train.mindrecord")], ROOT, env)
-    _run(["-m", "research.llama3.random_init", "--config", str(TINY), "--output", str(work / "base.ckpt")], ROOT, env)
-    # 8 records at batch 4 repeat for 6 epochs' worth of steps; the YAML's 1 epoch would give 2 steps.
-    cfg = work / "tiny.yaml"
-    text = TINY.read_text(encoding="utf-8").replace("epochs: 1", "epochs: 6")
-    cfg.write_text(text, encoding="utf-8")
-    _run(["-m", "research.llama3.finetune", "--config", str(cfg), "--train_dataset", str(work / "train.mindrecord"),
-          "--load_checkpoint", str(work / "base.ckpt"), "--output_dir", str(work / "output"),
-          "--run_dir", str(work / "run"), "--stop_step", "12"], ROOT, env)
-    return work
+def trained(i5_tiny_run):
+    """12 steps on 8 repeated conversations from a random tiny base (conftest: i5_tiny_run); the work dir."""
+    return i5_tiny_run.parent
 
 
 def test_loss_log_has_every_step_and_goes_down(trained):
-    rows = [json.loads(line) for line in (trained / "run" / "loss.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (trained / "uninterrupted" / "loss.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, 13))  # stop_step honoured
     losses = np.array([r["loss"] for r in rows])
     assert np.isfinite(losses).all()
@@ -51,7 +26,7 @@ def test_loss_log_has_every_step_and_goes_down(trained):
 def test_lora_checkpoint_holds_only_lora_weights(trained):
     import mindspore as ms
 
-    params = ms.load_checkpoint(str(trained / "run" / "lora.ckpt"))
+    params = ms.load_checkpoint(str(trained / "uninterrupted" / "lora.ckpt"))
     names = {n for n in params if "mindpet_delta" in n}
     # 2 layers x (wq, wv) x (lora_a, lora_b); the tiny model: hidden 64, 2 kv heads of 16 -> wv out 32.
     assert len(names) == 8
@@ -68,7 +43,7 @@ def test_parameter_counts_reported(trained):
 
     from research.llama3.param_count import lora_param_counts
 
-    counts = json.loads((trained / "run" / "params.json").read_text())
+    counts = json.loads((trained / "uninterrupted" / "params.json").read_text())
     # per layer: wq r*(64+64) + wv r*(64+32) with r = 8
     assert counts["trainable"] == 2 * (8 * (64 + 64) + 8 * (64 + 32))
     assert counts["base"] == counts["total"] - counts["trainable"]
@@ -82,8 +57,83 @@ def test_parameter_counts_reported(trained):
 def test_effective_config_saved(trained):
     import yaml
 
-    cfg = yaml.safe_load((trained / "run" / "config.yaml").read_text())
+    cfg = yaml.safe_load((trained / "uninterrupted" / "config.yaml").read_text())
     assert cfg["model"]["model_config"]["pet_config"]["lora_rank"] == 8
     assert cfg["load_checkpoint"].endswith("base.ckpt")
     assert {"type": "TrainCallBack", "stop_step": 12} in cfg["callbacks"]
     assert cfg["lr_schedule"]["total_steps"] == 12  # the cosine schedule spans the steps actually run
+
+
+def test_throughput_and_peak_memory_logged(trained):
+    rows = [json.loads(line) for line in (trained / "uninterrupted" / "loss.jsonl").read_text().splitlines()]
+    # batch 4 x seq 128 tokens a step; host RSS of a MindSpore process is at least ~100 MB
+    for r in rows:
+        assert r["tokens_per_s"] == pytest.approx(4 * 128 / r["step_s"], rel=0.05, abs=1.0)
+        assert 100 < r["peak_host_mb"] < 24 * 1024
+    assert [r["peak_host_mb"] for r in rows] == sorted(r["peak_host_mb"] for r in rows)  # a running peak
+
+
+def test_checkpoints_every_n_steps_and_every_epoch(trained):
+    import mindspore as ms
+
+    out = trained / "uninterrupted" / "output"
+    # --save_steps 2 with the YAML's keep_checkpoint_max 2: the full state of steps 10 and 12 is kept
+    full = sorted(p.name for p in (out / "checkpoint" / "rank_0").glob("*.ckpt"))
+    assert full == ["llama_tiny_rank_0-5_2.ckpt", "llama_tiny_rank_0-6_2.ckpt"]
+    state = ms.load_checkpoint(str(out / "checkpoint" / "rank_0" / full[-1]))
+    assert int(state["step_num"].asnumpy()) == 12
+    assert any(k.startswith("adam_m.") and "mindpet_delta_lora" in k for k in state)  # optimizer moments
+    assert "model.tok_embeddings.embedding_weight" in state  # and the frozen base: resumable alone
+    # 8 records, batch 4: 2 steps an epoch, 6 epochs, one LoRA-only file each
+    epochs = sorted((out / "checkpoint_epoch" / "rank_0").glob("lora_epoch*.ckpt"))
+    assert [p.name for p in epochs] == [f"lora_epoch{e}.ckpt" for e in range(1, 7)]
+    last = ms.load_checkpoint(str(epochs[-1]))
+    final = ms.load_checkpoint(str(trained / "uninterrupted" / "lora.ckpt"))
+    names = [k for k in final if "mindpet_delta" in k]
+    assert len(names) == 8 and sorted(k for k in last if "mindpet_delta" in k) == sorted(names)
+    for name in names:
+        np.testing.assert_array_equal(last[name].asnumpy(), final[name].asnumpy())
+    first = ms.load_checkpoint(str(epochs[0]))
+    assert not np.array_equal(first[names[1]].asnumpy(), last[names[1]].asnumpy())
+
+
+def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(i5_tiny_data, i5_tiny_yaml, i5_finetune_args):
+    """A base checkpoint whose embedding row of one token is NaN, and data read in order so that token
+    first comes in step 2: step 1 trains and is saved, step 2's loss is NaN and must stop the run."""
+    import subprocess
+    import sys
+
+    import mindspore as ms
+    from mindspore.mindrecord import FileReader
+
+    from research.llama3.resume import find_resume_point
+
+    work, env = i5_tiny_data
+    reader = FileReader(str(work / "train.mindrecord"))
+    records = [r["input_ids"][:-1] for r in reader.get_next()]
+    reader.close()
+    step1, step2 = set(np.concatenate(records[:4]).tolist()), set(np.concatenate(records[4:8]).tolist())
+    token = min(step2 - step1)
+    base = ms.load_checkpoint(str(work / "base.ckpt"))
+    emb = base["model.tok_embeddings.embedding_weight"].asnumpy().copy()
+    emb[token] = np.nan
+    name = "model.tok_embeddings.embedding_weight"
+    base[name] = ms.Parameter(ms.Tensor(emb), name=name)
+    ms.save_checkpoint([{"name": k, "data": v} for k, v in base.items()], str(work / "poisoned.ckpt"))
+    cfg = work / "tiny_in_order.yaml"
+    cfg.write_text(i5_tiny_yaml.read_text().replace("shuffle: True", "shuffle: False"))
+    args = [str(a) for a in i5_finetune_args(work, cfg, "diverged", "--save_steps", "1")]
+    args[args.index(str(work / "base.ckpt"))] = str(work / "poisoned.ckpt")
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+
+    assert proc.returncode == 3, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rows = [json.loads(line) for line in (work / "diverged" / "loss.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2] and np.isfinite(rows[0]["loss"]) and np.isnan(rows[1]["loss"])
+    assert "loss became nan at step 2; stopping" in proc.stderr
+    point = find_resume_point(str(work / "diverged" / "output"))
+    assert point.step == 1 and f"last good checkpoint: {point.checkpoint}" in proc.stderr
+    saved = ms.load_checkpoint(point.checkpoint)
+    lora = [k for k in saved if k.startswith("model.") and "mindpet_delta" in k]
+    assert len(lora) == 8 and all(np.isfinite(saved[k].asnumpy()).all() for k in lora)
+    assert len(list((work / "diverged" / "output" / "checkpoint" / "rank_0").glob("*.ckpt"))) == 1
+    assert not (work / "diverged" / "lora.ckpt").exists()

@@ -1,11 +1,10 @@
-"""Conversation JSON -> MindRecord with the embedded model's real tokenizer, read back by MindSpore."""
-import json
+"""Conversation JSON -> MindRecord with the embedded model's real tokenizer (SmolLM2 from GGUF), read back by MindSpore."""
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from preprocess.mindrecord import IGNORE_INDEX, convert, encode_turn
+from preprocess.mindrecord import IGNORE_INDEX, convert, encode_conversation, fit_length, pad_records
 from preprocess.templates import get_template
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,10 +18,17 @@ def tokenizer():
     return tokenizer_from_config(str(TINY))
 
 
+def record(tokenizer, tpl, q, a, seq_length):
+    ids, labels = encode_conversation(tokenizer.encode, tpl, [(q, a)], tokenizer.bos_id, tokenizer.eos_id)
+    ids, labels, status, _ = fit_length(ids, labels, seq_length + 1)
+    ids2d, labels2d = pad_records([[(ids, labels)]], seq_length + 1, tokenizer.pad_id)
+    return ids2d[0], labels2d[0], len(ids), status
+
+
 def test_record_layout_masks_prompt_and_padding(tokenizer):
     tpl = get_template("vicuna_v1.1")
     q, a = "计算 12.50 * 2.00 等于多少？", "12.50 * 2.00 = 25.0000"
-    ids, labels, n_tokens, status = encode_turn(tokenizer, tpl, q, a, seq_length=128)
+    ids, labels, n_tokens, status = record(tokenizer, tpl, q, a, seq_length=128)
     assert status == "ok" and ids.dtype == np.int32 and labels.dtype == np.int32 and ids.shape == (129,)
     prompt = [tokenizer.bos_id] + tokenizer.encode(tpl.render_prompt(q))
     answer = tokenizer.encode(tpl.render_answer(a)) + [tokenizer.eos_id]
@@ -37,22 +43,11 @@ def test_record_layout_masks_prompt_and_padding(tokenizer):
     assert tokenizer.hf.decode(labels[len(prompt):n - 1]).strip() == a
 
 
-def test_truncated_and_dropped_are_counted(tokenizer, tmp_path):
-    tpl = get_template("vicuna_v1.1")
-    convs = [
-        {"id": "short", "conversations": [{"from": "human", "value": "1+1?"}, {"from": "gpt", "value": "2"}]},
-        {"id": "long_answer", "conversations": [{"from": "human", "value": "count"},
-                                                {"from": "gpt", "value": " ".join(["step"] * 200)}]},
-        {"id": "long_prompt", "conversations": [{"from": "human", "value": "word " * 300},
-                                                {"from": "gpt", "value": "x"}]},
-        {"id": "bad", "conversations": [{"from": "gpt", "value": "no question"}]},
-    ]
-    report = convert(convs, tokenizer, tpl, 64, str(tmp_path / "t.mindrecord"))
-    assert report["records"] == 2 and report["truncated"] == 1
-    assert [d["id"] for d in report["dropped"]] == ["long_prompt"]
-    assert [d["id"] for d in report["skipped"]] == ["bad"]
-    saved = json.loads((tmp_path / "t.mindrecord.report.json").read_text())
-    assert saved["records"] == 2
+def test_template_special_tokens_must_exist(tokenizer, tmp_path):
+    conv = [{"id": "x", "conversations": [{"from": "human", "value": "1+1?"}, {"from": "gpt", "value": "2"}]}]
+    with pytest.raises(ValueError, match="eot_id"):
+        convert(conv, tokenizer, get_template("llama3_chat"), 64, str(tmp_path / "x.mindrecord"))
+    assert not list(tmp_path.iterdir())
 
 
 def test_mindspore_reads_back_every_record(tokenizer, tmp_path):
@@ -68,6 +63,6 @@ def test_mindspore_reads_back_every_record(tokenizer, tmp_path):
     rows = list(ds.MindDataset(str(out), columns_list=["input_ids", "labels"], shuffle=False)
                 .create_dict_iterator(output_numpy=True))
     assert len(rows) == 37
-    first, _, _, _ = encode_turn(tokenizer, tpl, "计算 0 + 0 等于多少？", "0 + 0 = 0", 96)
-    assert rows[0]["input_ids"].tolist() == first.tolist()
+    first, first_labels, _, _ = record(tokenizer, tpl, "计算 0 + 0 等于多少？", "0 + 0 = 0", 96)
+    assert rows[0]["input_ids"].tolist() == first.tolist() and rows[0]["labels"].tolist() == first_labels.tolist()
     assert all(r["input_ids"].shape == (97,) and r["labels"].dtype == np.int32 for r in rows)

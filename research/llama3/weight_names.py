@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ms_to_hf_name", "hf_to_ms_name", "is_lora_name", "PEFT_PREFIX"]
+__all__ = ["ms_to_hf_name", "hf_to_ms_name", "is_lora_name", "linear_modules", "PEFT_PREFIX"]
 
 # PEFT wraps the base model twice (PeftModel -> LoraModel -> LlamaForCausalLM),
 # so adapter files store keys under this prefix.
@@ -68,6 +68,14 @@ _HF_LAYER_RE = re.compile(
     + "|".join(re.escape(leaf) for leaf in _LEAF_HF_TO_MS)
     + r")$"
 )
+
+
+def linear_modules() -> list[tuple[str, str]]:
+    """The projections of one decoder layer that LoRA can adapt, as (MindFormers, HF) module suffixes.
+
+    E.g. ``("attention.wq", "self_attn.q_proj")``; prefix ``model.layers.N.`` for a full module name.
+    """
+    return [(ms, hf) for ms, hf in _LAYER_MODULES_MS_TO_HF.items() if ms not in _NORM_MODULES_MS]
 
 
 def is_lora_name(name: str) -> bool:

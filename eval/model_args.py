@@ -1,0 +1,156 @@
+"""Model options shared by the evaluation CLIs (``eval.math``, ``eval.base``, ``eval.logic``).
+
+One place builds the generator from the command line: a transformers model (KV cache, CPU or
+CUDA) from ``--hf_model_dir`` or from a MindFormers ``--load_checkpoint`` converted in memory, or
+MindFormers' own ``LlamaForCausalLM`` (``--backend mindformers``, :mod:`eval.mf_generate`).
+Option names follow MindFormers (``--config``, ``--load_checkpoint``, ``--seq_length``).
+"""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from eval.sampling import Sampling
+
+BACKENDS = ("transformers", "mindformers")
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+
+Generator = Callable[[list[str], "Sampling | None"], list[str]]
+
+
+def positive_int(value: str) -> int:
+    """argparse type: an int > 0."""
+    n = int(value)
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return n
+
+
+def add_model_args(parser: argparse.ArgumentParser, source: argparse._MutuallyExclusiveGroup,
+                   max_new_tokens: int, several_adapters: bool = False) -> None:
+    """Add the model options; ``--hf_model_dir``/``--load_checkpoint`` join the ``source`` group
+    (which also holds the CLI's ``--predictions``). With ``several_adapters``,
+    ``--lora_checkpoint`` takes one or more files (a list; one model per adapter)."""
+    source.add_argument("--hf_model_dir",
+                        help="directory of a saved transformers causal LM and its tokenizer")
+    source.add_argument("--load_checkpoint",
+                        help="MindFormers base checkpoint (.ckpt); needs --config (model dims, tokenizer, "
+                             "LoRA alpha/rank)")
+    parser.add_argument("--config", default=None,
+                        help="MindFormers YAML of the checkpoint (needed with --load_checkpoint)")
+    parser.add_argument("--model_file", default=None,
+                        help="tokenizer file (e.g. Meta's tokenizer.model) overriding the YAML's "
+                             "processor.tokenizer path; the YAML still names the tokenizer type")
+    parser.add_argument("--lora_checkpoint", default=None, nargs="+" if several_adapters else None,
+                        help="LoRA-only MindFormers checkpoint applied on top of --load_checkpoint"
+                             + ("; several: an ensemble, one model per adapter" if several_adapters else ""))
+    parser.add_argument("--backend", choices=BACKENDS, default="transformers",
+                        help="transformers: PyTorch with KV cache (checkpoint converted in memory); "
+                             "mindformers: MindFormers LlamaForCausalLM, full recomputation per token on "
+                             "CPU (needs --load_checkpoint) (default: %(default)s)")
+    parser.add_argument("--seq_length", type=positive_int, default=None,
+                        help="mindformers backend: buffer length, prompt + new tokens "
+                             "(default: the YAML's seq_length)")
+    parser.add_argument("--max_new_tokens", type=positive_int, default=max_new_tokens,
+                        help="generation length limit per item (default: %(default)s)")
+    parser.add_argument("--batch_size", type=positive_int, default=8,
+                        help="prompts per generation batch (default: %(default)s)")
+    parser.add_argument("--device", default=None,
+                        help="transformers backend: torch device; default cuda if available, else cpu")
+    parser.add_argument("--dtype", choices=DTYPES, default="auto",
+                        help="transformers backend: weights dtype; auto = as saved (default: %(default)s)")
+
+
+def add_sampling_args(parser: argparse.ArgumentParser) -> None:
+    """Add ``--temperature``, ``--top_p`` and ``--seed`` (used when a CLI samples)."""
+    parser.add_argument("--temperature", type=float, default=0.7,
+                        help="sampling temperature, > 0 (default: %(default)s)")
+    parser.add_argument("--top_p", type=float, default=0.95,
+                        help="nucleus sampling mass, in (0, 1] (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="random seed of the first sample; sample k uses seed + k (default: %(default)s)")
+
+
+def read_model_config(config_path: str) -> dict:
+    """The ``model.model_config`` mapping of a MindFormers YAML."""
+    import yaml
+
+    with open(config_path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)["model"]["model_config"]
+
+
+def load_model(args: argparse.Namespace):
+    """Return ``(model, tokenizer)`` of the transformers backend from ``args``.
+
+    Either ``--hf_model_dir`` (``from_pretrained`` directory) or ``--load_checkpoint`` with
+    ``--config`` (a MindFormers checkpoint, plus ``--lora_checkpoint``, converted in memory by
+    :func:`research.llama3.to_hf.build_hf_model`; LoRA scaled by the YAML's alpha/rank).
+
+    Raises:
+        ValueError: no model option given, or ``--load_checkpoint`` without ``--config``.
+    """
+    import torch
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if args.load_checkpoint:
+        from research.llama3.merge_lora import lora_scaling
+        from research.llama3.model_config import LlamaDims
+        from research.llama3.to_hf import build_hf_model
+        from research.llama3.tokenizer import tokenizer_from_config
+
+        if not args.config:
+            raise ValueError("--load_checkpoint needs --config (the YAML the checkpoint was trained with)")
+        model_config = read_model_config(args.config)
+        # A base checkpoint without adapter tensors never uses alpha/rank; with --lora_checkpoint the
+        # YAML must state them (never a default scaling).
+        alpha, rank = (lora_scaling(model_config.get("pet_config"), args.config) if args.lora_checkpoint
+                       else (16, 8))
+        model = build_hf_model(args.load_checkpoint, LlamaDims.from_mindformers(model_config),
+                               lora_ckpt=args.lora_checkpoint, lora_alpha=alpha, lora_rank=rank)
+        if args.dtype != "auto":
+            model = model.to(getattr(torch, args.dtype))
+        return model.to(device).eval(), tokenizer_from_config(args.config, args.model_file).hf
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not args.hf_model_dir:
+        raise ValueError("no model to load: pass --hf_model_dir or --load_checkpoint")
+    dtype = args.dtype if args.dtype == "auto" else getattr(torch, args.dtype)
+    tokenizer = AutoTokenizer.from_pretrained(args.hf_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(args.hf_model_dir, dtype=dtype)
+    return model.to(device).eval(), tokenizer
+
+
+def make_generator(args: argparse.Namespace, show_progress: bool = True) -> Generator:
+    """Load the model named by ``args`` once; return ``generate(prompts, sampling=None) -> texts``.
+
+    Raises:
+        ValueError: see :func:`load_model`; ``--backend mindformers`` without
+            ``--load_checkpoint``/``--config``.
+    """
+    if getattr(args, "backend", "transformers") == "mindformers":
+        from eval.mf_generate import MindFormersLM, mf_generate
+        from research.llama3.tokenizer import tokenizer_from_config
+
+        if not (args.load_checkpoint and args.config):
+            raise ValueError("--backend mindformers needs --load_checkpoint and --config")
+        lm = MindFormersLM(read_model_config(args.config), args.load_checkpoint, args.lora_checkpoint,
+                           seq_length=args.seq_length)
+        tokenizer = tokenizer_from_config(args.config, args.model_file).hf
+        return lambda prompts, sampling=None: mf_generate(
+            lm, tokenizer, prompts, args.max_new_tokens, batch_size=args.batch_size,
+            sampling=sampling, show_progress=show_progress)
+
+    from eval.generate import generate
+
+    model, tokenizer = load_model(args)
+    return lambda prompts, sampling=None: generate(
+        model, tokenizer, prompts, args.max_new_tokens, batch_size=args.batch_size,
+        show_progress=show_progress, sampling=sampling)
+
+
+def model_source(args: argparse.Namespace) -> dict:
+    """The model options of a run, for its metrics.json."""
+    keys = ("backend", "hf_model_dir", "load_checkpoint", "lora_checkpoint", "config", "seq_length",
+            "max_new_tokens", "batch_size")
+    return {k: getattr(args, k, None) for k in keys}

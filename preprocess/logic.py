@@ -1,0 +1,122 @@
+"""Tianchi logical-reasoning items: one record per sub-question, and their two training styles.
+
+Source format (``/work/shared/data/README.md``, shiqiyio/logical-reasoning ``dataset/``):
+``{"id", "problem", "questions": [{"question", "options": [...], "answer": "A"}]}``; test
+files have no ``answer``. Options are lettered A, B, C, ... in list order.
+
+Styles of the user message / assistant text (``STYLES``):
+    plain     question with lettered options; answer ``答案：X``
+    thinking  the same question plus an instruction to reason in ``<thinking>``, check in
+              ``<reflection>`` and answer in ``<output>``, the template the seed teams of the
+              Tianchi round used; the assistant text fills the three tags.
+The chat template around these texts (system prompt, role markers) is ``preprocess.templates``'.
+"""
+from __future__ import annotations
+
+import re
+import string
+
+STYLES = ("plain", "thinking")
+_LETTERS = string.ascii_uppercase
+
+THINKING_INSTRUCTION = (
+    "请先在 <thinking> 标签中逐步推理，再在 <reflection> 标签中检查推理是否有误，"
+    "最后在 <output> 标签中给出答案（只写选项字母）。"
+)
+_OUTPUT_TAG = re.compile(r"<output>(.*?)</output>", re.S)
+_LETTER = re.compile(r"(?<![A-Za-z])([A-H])(?![A-Za-z])")
+
+
+def tianchi_records(obj: dict) -> list[dict]:
+    """Split one Tianchi problem into sub-question records.
+
+    Returns:
+        One dict per question, in order: ``{"problem": user message (plain style),
+        "solution": answer letter or "", "logic": {"problem_id", "question_index" (0-based),
+        "context", "question", "options"}}``.
+
+    Raises:
+        ValueError: a missing/empty/mistyped field, named with its question index.
+    """
+    context = obj.get("problem")
+    if not isinstance(context, str) or not context.strip():
+        raise ValueError("field 'problem' is missing, empty or not a string")
+    pid = obj.get("id", "")
+    if not isinstance(pid, str):
+        raise ValueError(f"field 'id' is not a string (got {type(pid).__name__})")
+    questions = obj.get("questions")
+    if not isinstance(questions, list) or not questions:
+        raise ValueError("field 'questions' is not a non-empty list")
+    records = []
+    for i, q in enumerate(questions):
+        where = f"questions[{i}]"
+        if not isinstance(q, dict):
+            raise ValueError(f"{where} is not an object")
+        question, options = q.get("question"), q.get("options")
+        if not isinstance(question, str) or not question.strip():
+            raise ValueError(f"{where}.question is missing, empty or not a string")
+        if (not isinstance(options, list) or len(options) < 2 or len(options) > len(_LETTERS)
+                or not all(isinstance(o, str) for o in options)):
+            raise ValueError(f"{where}.options must be a list of 2 to 26 strings")
+        answer = q.get("answer", "")
+        if not isinstance(answer, str):
+            raise ValueError(f"{where}.answer is not a string")
+        answer = answer.strip()
+        if answer and answer not in _LETTERS[: len(options)]:
+            raise ValueError(f"{where}.answer {answer!r} is not one of the option letters")
+        meta = {"problem_id": pid, "question_index": i, "context": context, "question": question,
+                "options": options}
+        records.append({"problem": user_message(meta, "plain"), "solution": answer, "logic": meta})
+    return records
+
+
+def _check_style(style: str) -> None:
+    if style not in STYLES:
+        raise ValueError(f"unknown logic style {style!r}; expected one of {STYLES}")
+
+
+def user_message(meta: dict, style: str = "plain") -> str:
+    """Return the user's message for a sub-question (``meta`` as in :func:`tianchi_records`).
+
+    Options are listed one per line as ``A. text`` so ``classify`` sees them at line starts.
+
+    Raises:
+        ValueError: unknown ``style``.
+    """
+    _check_style(style)
+    options = "\n".join(f"{_LETTERS[i]}. {o}" for i, o in enumerate(meta["options"]))
+    text = f"{meta['context'].strip()}\n\n{meta['question'].strip()}\n{options}"
+    return text if style == "plain" else f"{text}\n\n{THINKING_INSTRUCTION}"
+
+
+def assistant_message(meta: dict, answer: str, style: str = "plain", rationale: str = "") -> str:
+    """Return the training target for a sub-question whose correct option is ``answer``.
+
+    ``rationale`` (e.g. from a teacher model) becomes the thinking part; without one the
+    thinking part names the chosen option's text, so the target never argues for another option.
+
+    Raises:
+        ValueError: unknown ``style`` or ``answer`` not an option letter.
+    """
+    _check_style(style)
+    index = _LETTERS.find(answer) if len(answer) == 1 else -1
+    if not 0 <= index < len(meta["options"]):
+        raise ValueError(f"answer {answer!r} is not one of the option letters")
+    if style == "plain":
+        return f"答案：{answer}" if not rationale else f"{rationale.strip()}\n答案：{answer}"
+    option_text = meta["options"][index]
+    thinking = rationale.strip() or f"逐一对照题目给出的条件检验各选项，符合条件的是选项 {answer}：{option_text}。"
+    reflection = f"复核：选项 {answer}（{option_text}）与题目条件一致，其余选项不满足条件。"
+    return (f"<thinking>\n{thinking}\n</thinking>\n<reflection>\n{reflection}\n</reflection>\n"
+            f"<output>\n{answer}\n</output>")
+
+
+def answer_letter(text: str) -> str:
+    """Return the option letter a model's reply chooses: the last A-H inside ``<output>`` if
+    present, else the last stand-alone A-H in the text; "" when there is none."""
+    m = None
+    for m in _OUTPUT_TAG.finditer(text):
+        pass
+    scope = m.group(1) if m else text
+    letters = _LETTER.findall(scope)
+    return letters[-1] if letters else ""
