@@ -90,9 +90,11 @@ def build_sections(run_dir: Path, wall_s: float | None = None) -> dict:
     else:
         sections["Data"] = MISSING
     records = _load_json(run_dir / "train.mindrecord.report.json")
-    sections["MindRecord"] = ({"records": records["records"], "truncated": records["truncated"],
-                               "dropped": len(records["dropped"]), "pad share": records["pad_share"],
-                               "seq_length": records["seq_length"]} if records else MISSING)
+    # The conversion report lists every truncated/dropped/skipped sample; the run report counts them.
+    sections["MindRecord"] = ({"records": records["records"], "truncated": len(records["truncated"]),
+                               "dropped": len(records["dropped"]), "skipped": len(records["skipped"]),
+                               "pad share": records["pad_share"], "seq_length": records["seq_length"]}
+                              if records else MISSING)
 
     params = _load_json(run_dir / "params.json")
     if (run_dir / "loss.jsonl").is_file():

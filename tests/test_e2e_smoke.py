@@ -37,6 +37,7 @@ def test_smoke_chain(tmp_path):
             .endswith("lora.ckpt")
 
         report = (run / "report.md").read_text()
+        assert f"| truncated | {len(records['truncated'])} |" in report  # counted, the list stays in the JSON
         for heading in ("## Data", "## MindRecord", "## Training", "![loss](loss.png)",
                         "| category | n | accuracy before | accuracy after |", "**overall**"):
             assert heading in report
