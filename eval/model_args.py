@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Callable
 
 from eval.sampling import Sampling
+from research.llama3.model_config import read_model_config  # noqa: F401  (part of this module's API)
 
 BACKENDS = ("transformers", "mindformers")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -69,14 +70,6 @@ def add_sampling_args(parser: argparse.ArgumentParser) -> None:
                         help="nucleus sampling mass, in (0, 1] (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0,
                         help="random seed of the first sample; sample k uses seed + k (default: %(default)s)")
-
-
-def read_model_config(config_path: str) -> dict:
-    """The ``model.model_config`` mapping of a MindFormers YAML."""
-    import yaml
-
-    with open(config_path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)["model"]["model_config"]
 
 
 def load_model(args: argparse.Namespace):

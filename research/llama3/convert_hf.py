@@ -22,7 +22,7 @@ import os
 import sys
 from pathlib import Path
 
-from .model_config import LlamaDims
+from .model_config import LlamaDims, read_model_config
 from .ms_checkpoint import MS_DTYPES, save_ms_checkpoint
 from .weight_names import hf_to_ms_name
 
@@ -147,12 +147,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(dims.to_dict(), indent=2))
             print(f"wrote {args.output}")
             return 0
-        import yaml
-
         from .merge_lora import lora_scaling
 
-        with open(args.config, encoding="utf-8") as f:
-            model_config = yaml.safe_load(f)["model"]["model_config"]
+        model_config = read_model_config(args.config)
         pet = model_config.get("pet_config")
         # A YAML without pet_config describes a checkpoint without LoRA tensors: nothing gets scaled.
         alpha, rank = lora_scaling(pet, args.config) if pet or args.lora_checkpoint else (1.0, 1)

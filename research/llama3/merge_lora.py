@@ -19,6 +19,7 @@ import argparse
 import os
 import sys
 
+from .model_config import read_model_config
 from .ms_checkpoint import MS_DTYPES, load_ms_checkpoint, save_ms_checkpoint
 from .to_hf import merge_lora
 from .weight_names import is_lora_name
@@ -90,11 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", required=True, help="merged checkpoint to write (*.ckpt)")
     parser.add_argument("--dtype", default="float32", choices=MS_DTYPES, help="storage dtype")
     args = parser.parse_args(argv)
-    import yaml
-
     try:
-        with open(args.config, encoding="utf-8") as f:
-            pet = (yaml.safe_load(f)["model"]["model_config"]).get("pet_config")
+        pet = read_model_config(args.config).get("pet_config")
         info = merge_lora_checkpoint(args.load_checkpoint, args.lora_checkpoint, args.output, pet, args.dtype)
     except (FileNotFoundError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

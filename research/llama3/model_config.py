@@ -11,7 +11,7 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["LlamaDims", "gguf_field"]
+__all__ = ["LlamaDims", "gguf_field", "read_model_config"]
 
 _MISSING = object()
 
@@ -33,6 +33,19 @@ def gguf_field(reader, key: str, default: Any = _MISSING) -> Any:
             raise KeyError(f"GGUF metadata key {key!r} not found")
         return default
     return field.contents()
+
+
+def read_model_config(config_path: str | os.PathLike) -> dict:
+    """The ``model.model_config`` mapping of a MindFormers YAML (plain dict, no MindFormers import).
+
+    Raises:
+        FileNotFoundError: no such file.
+        KeyError: the YAML has no ``model.model_config``.
+    """
+    import yaml
+
+    with open(config_path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)["model"]["model_config"]
 
 
 @dataclass(frozen=True)

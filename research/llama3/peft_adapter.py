@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .model_config import read_model_config
 from .ms_checkpoint import load_ms_checkpoint, save_ms_checkpoint
 from .weight_names import hf_to_ms_name, is_lora_name, linear_modules, ms_to_hf_name
 
@@ -221,13 +222,6 @@ def load_peft_adapter(adapter_dir: str | os.PathLike) -> tuple[dict[str, np.ndar
     return lora, pet_config_from_adapter(config, lora)
 
 
-def _yaml_model_config(path: str) -> dict:
-    import yaml
-
-    with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f)["model"]["model_config"]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -244,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "to_peft":
-            model_config = _yaml_model_config(args.config)
+            model_config = read_model_config(args.config)
             lora = {n: a for n, a in load_ms_checkpoint(args.lora_checkpoint).items() if is_lora_name(n)}
             config = peft_lora_config(model_config["pet_config"], int(model_config["num_layers"]))
             save_peft_adapter(lora, config, args.output_dir)
@@ -253,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             lora, pet = load_peft_adapter(args.adapter_dir)
             if args.config:
-                yaml_pet = _yaml_model_config(args.config).get("pet_config") or {}
+                yaml_pet = read_model_config(args.config).get("pet_config") or {}
                 for key in ("lora_rank", "lora_alpha"):
                     if float(yaml_pet.get(key, -1)) != float(pet[key]):
                         raise ValueError(f"{args.config}: pet_config.{key}={yaml_pet.get(key)} but the adapter "
