@@ -4,7 +4,10 @@ For every sub-question of a Tianchi JSONL file: ``--num_samples`` generations pe
 when 1, else sampled with ``--temperature``/``--top_p``, sample k seeded ``--seed + k``), the
 answer letter of each (:func:`eval.logic_vote.extract_letter`), a vote pooled over all adapters
 (an ensemble when ``--lora_checkpoint`` lists several), and ``--second_round`` more samples for
-questions left without a majority (:mod:`eval.logic_vote` has the rules).
+questions left without a majority (:mod:`eval.logic_vote` has the rules). Each prompt is the
+sub-question's user message as ``preprocess`` writes training records (``--style``, from
+:func:`preprocess.logic.user_message`) inside the training chat template (``--template``), so an
+adapter is asked the way it was taught; ``--style baseline`` asks with the Tianchi baseline instruction.
 
 Writes to ``--output_dir`` (atomically): ``samples.jsonl`` (every generation with its adapter,
 round, seed and letter; accepted back by ``--predictions``), ``predictions.jsonl`` (one row per
@@ -22,8 +25,9 @@ import time
 from pathlib import Path
 
 from eval.files import read_jsonl
-from eval.logic_vote import accuracy, extract_letter, flatten, render_prompt, submission, vote
-from eval.model_args import add_model_args, add_sampling_args, make_generator, model_source, positive_int
+from eval.logic_vote import PROMPT_STYLES, accuracy, extract_letter, flatten, render_prompt, submission, vote
+from eval.model_args import (add_model_args, add_sampling_args, add_template_arg, make_generator, model_source,
+                             positive_int, prompt_template)
 from eval.plots import plot_bars
 from eval.sampling import Sampling
 from preprocess.atomic import write_json_atomic, write_jsonl_atomic, write_text_atomic
@@ -40,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "(no model is loaded; several files are pooled like an ensemble)")
     add_model_args(p, src, max_new_tokens=512, several_adapters=True)
     add_sampling_args(p)
+    add_template_arg(p)
+    p.add_argument("--style", choices=PROMPT_STYLES, default="plain",
+                   help="user message of a sub-question: plain/thinking as preprocess writes training records "
+                        "(its logic_style), baseline = the Tianchi baseline instruction (default: %(default)s)")
     p.add_argument("--num_samples", type=positive_int, default=1,
                    help="generations per question and adapter in round 1; 1 = greedy (default: %(default)s)")
     p.add_argument("--second_round", type=int, default=None,
@@ -56,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _generate_samples(args, questions: list[dict]) -> list[dict]:
     """Round 1 and round 2 generations with every adapter; returns sample rows."""
     adapters = args.lora_checkpoint or [None]
+    template = prompt_template(args)
     generators = []
     for adapter in adapters:
         one = copy.copy(args)
@@ -64,7 +73,7 @@ def _generate_samples(args, questions: list[dict]) -> list[dict]:
     samples: list[dict] = []
 
     def draw(qs: list[dict], n: int, round_: int, first_seed: int, greedy_ok: bool):
-        prompts = [render_prompt(q) for q in qs]
+        prompts = [render_prompt(q, args.style, template) for q in qs]
         for name, gen in generators:
             for k in range(n):
                 sampling = None if (greedy_ok and n == 1) else Sampling(args.temperature, args.top_p,
@@ -106,7 +115,8 @@ def run(args: argparse.Namespace) -> dict:
     else:
         samples = _generate_samples(args, questions)
         source = {**model_source(args), "num_samples": args.num_samples, "second_round": args.second_round,
-                  "temperature": args.temperature, "top_p": args.top_p, "seed": args.seed}
+                  "temperature": args.temperature, "top_p": args.top_p, "seed": args.seed,
+                  "template": args.template, "style": args.style}
     _letters(questions, samples)
     by_key: dict[str, list[dict]] = {}
     for s in samples:

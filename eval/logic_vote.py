@@ -13,18 +13,25 @@ voted first (stable and reproducible). An ensemble pools the votes of several ad
 """
 from __future__ import annotations
 
-import re
 import string
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
+from preprocess.logic import STYLES as TRAINING_STYLES
+from preprocess.logic import answer_letter as extract_letter  # one extractor for teacher and evaluation
+from preprocess.logic import tianchi_records, user_message
+
 LETTERS = string.ascii_uppercase
 
 # The instruction of the Tianchi baseline prompt, in substance: closed-world assumption, step-by-step
-# analysis, last line "答案是：A".
-PROMPT = ("你是一个逻辑推理专家，擅长解决逻辑推理问题。以下是一道单项选择题，所有问题都遵循闭世界假设，"
-          "即未被观测到的事实都为假。请逐步分析问题，并在最后一行输出答案，最后一行的格式为\"答案是：A\"。"
-          "题目如下：\n\n### 题目：\n{problem}\n\n### 问题：\n{question}\n{options}")
+# analysis, last line "答案是：A". Style "baseline" asks a model that was not trained on our styles.
+BASELINE_PROMPT = ("你是一个逻辑推理专家，擅长解决逻辑推理问题。以下是一道单项选择题，所有问题都遵循闭世界假设，"
+                   "即未被观测到的事实都为假。请逐步分析问题，并在最后一行输出答案，最后一行的格式为\"答案是：A\"。"
+                   "题目如下：\n\n### 题目：\n{problem}\n\n### 问题：\n{question}\n{options}")
+PROMPT_STYLES = (*TRAINING_STYLES, "baseline")
+
+__all__ = ["PROMPT_STYLES", "accuracy", "extract_letter", "flatten", "question_key", "render_prompt",
+           "submission", "vote"]
 
 
 def question_key(problem_id: str, index: int) -> str:
@@ -34,52 +41,51 @@ def question_key(problem_id: str, index: int) -> str:
 
 def flatten(problems: Iterable[Mapping], where: str = "") -> list[dict]:
     """One record per sub-question: ``{"key", "problem_id", "index", "problem", "question",
-    "options", "answer" (str or None)}``.
+    "options", "answer" (str or None)}``, split and validated by
+    :func:`preprocess.logic.tianchi_records` (the same rules as training data).
 
     Raises:
-        ValueError: a problem without ``id``/``problem``/``questions``, a question without
-            ``question`` or a non-empty ``options`` list; the message names ``where`` and the id.
+        ValueError: a problem without ``id`` or one that ``tianchi_records`` rejects (missing or
+            mistyped field, answer not an option letter); the message names ``where``, the
+            problem's 1-based number and id.
     """
     out = []
     for n, prob in enumerate(problems, 1):
         pid = prob.get("id") if isinstance(prob, Mapping) else None
-        if pid is None or not isinstance(prob.get("problem"), str) or not isinstance(prob.get("questions"), list):
-            raise ValueError(f"{where}problem {n} ({pid!r}): needs 'id', 'problem' and a 'questions' list")
-        for i, q in enumerate(prob["questions"]):
-            if not isinstance(q.get("question"), str) or not q.get("options"):
-                raise ValueError(f"{where}problem {pid!r} question {i}: needs 'question' and 'options'")
-            out.append({"key": question_key(str(pid), i), "problem_id": str(pid), "index": i,
-                        "problem": prob["problem"], "question": q["question"], "options": list(q["options"]),
-                        "answer": q.get("answer")})
+        if pid in (None, ""):
+            raise ValueError(f"{where}problem {n}: field 'id' is missing (the submission names problems by id)")
+        try:
+            records = tianchi_records(dict(prob))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{where}problem {n} ({pid!r}): {exc}") from None
+        for rec in records:
+            meta = rec["logic"]
+            out.append({"key": question_key(str(pid), meta["question_index"]), "problem_id": str(pid),
+                        "index": meta["question_index"], "problem": meta["context"],
+                        "question": meta["question"], "options": list(meta["options"]),
+                        "answer": rec["solution"] or None})
     return out
 
 
-def render_prompt(q: Mapping) -> str:
-    """The prompt of one sub-question; options are listed as ``A. text`` lines."""
-    options = "\n".join(f"{LETTERS[i]}. {text}" for i, text in enumerate(q["options"]))
-    return PROMPT.format(problem=q["problem"], question=q["question"], options=options)
+def render_prompt(q: Mapping, style: str = "plain", template=None) -> str:
+    """The prompt of one sub-question (a :func:`flatten` record).
 
+    Args:
+        style: ``plain``/``thinking``: the user message of :func:`preprocess.logic.user_message`,
+            as training records are written; ``baseline``: the Tianchi baseline instruction.
+        template: a :mod:`preprocess.templates` template wrapping the message as training does
+            (its ``render_prompt``); ``None`` returns the bare message.
 
-_ANSWER_IS = re.compile(r"答案(?:是|为)?\s*[:：]?\s*[（(]?\s*([A-Z])(?![A-Za-z])")
-_OUTPUT_TAG = re.compile(r"<output>\s*[（(]?\s*([A-Z])(?![A-Za-z])")
-_BARE = re.compile(r"(?<![A-Za-z])([A-Z])(?![A-Za-z])")
-
-
-def extract_letter(text: str | None, n_options: int = 26) -> str | None:
-    """The answer letter of a generation, or ``None``.
-
-    Tried in order, the last match of each winning: ``答案是：A`` (also ``答案：A``, ``答案为 A``,
-    ``答案是(A)``), then ``<output>A``, then the last standalone capital letter. Only letters of
-    the first ``n_options`` options count.
+    Raises:
+        ValueError: unknown ``style``.
     """
-    if not text:
-        return None
-    valid = set(LETTERS[:n_options])
-    for pattern in (_ANSWER_IS, _OUTPUT_TAG, _BARE):
-        letters = [m.group(1) for m in pattern.finditer(text) if m.group(1) in valid]
-        if letters:
-            return letters[-1]
-    return None
+    if style == "baseline":
+        options = "\n".join(f"{LETTERS[i]}. {text}" for i, text in enumerate(q["options"]))
+        message = BASELINE_PROMPT.format(problem=q["problem"], question=q["question"], options=options)
+    else:
+        message = user_message({"context": q["problem"], "question": q["question"], "options": q["options"]},
+                               style)
+    return template.render_prompt(message) if template is not None else message
 
 
 def vote(letters: Sequence[str | None]) -> tuple[str | None, bool, dict[str, int]]:

@@ -6,7 +6,7 @@ Either score an existing predictions file or generate the predictions with a mod
 accuracy table.
 
 Model options and loading are shared with the other evaluation CLIs (:mod:`eval.model_args`).
-Also writes ``accuracy_by_category.png`` (before/after bars with ``--baseline``).
+Also writes ``accuracy_by_category.png`` (before/after bars with ``--baseline``) and ``report.md``.
 """
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ from pathlib import Path
 
 from eval.compare import RULES, parse_rule
 from eval.files import read_jsonl, run_with_baseline
-from preprocess.atomic import write_json_atomic, write_jsonl_atomic
-from eval.math_accuracy import contest_score, format_table, score
+from preprocess.atomic import write_json_atomic, write_jsonl_atomic, write_text_atomic
+from eval.math_accuracy import LLAMA3_8B_PARAMS, contest_score, format_table, score
 from eval.math_items import read_math_items
 from eval.plots import accuracy_by_category, plot_bars
-from eval.model_args import add_model_args, load_model, make_generator, model_source, positive_int
+from eval.model_args import (add_model_args, add_template_arg, load_model, make_generator, model_source,
+                             positive_int, prompt_template)
 
 __all__ = ["build_parser", "load_model", "main", "run"]
 
@@ -62,9 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"comparison rule: {', '.join(RULES)}; see eval/compare.py (default: %(default)s)")
     p.add_argument("--tol", type=_non_negative_float, default=1e-6,
                    help="tolerance of the absolute and relative rules (default: %(default)s)")
-    p.add_argument("--template", default="vicuna_v1.1",
-                   help="chat template from preprocess/templates.py used to render prompts "
-                        "(model mode; must match the one used in training; default: %(default)s)")
+    add_template_arg(p)
     p.add_argument("--baseline", default=None,
                    help="metrics.json of an earlier run; the table then shows before/after columns")
     p.add_argument("--trainable", type=int, default=None,
@@ -74,13 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _predict(args: argparse.Namespace, items: list[dict]) -> list[dict]:
-    from preprocess.templates import get_template
-
-    template = get_template(args.template)
+    template = prompt_template(args)
     lacking = [item.get("id") for item in items if "problem" not in item]
     if lacking:
         raise ValueError(f"items without a 'problem' to prompt with (ids {lacking[:5]})")
-    prompts = [template.render_prompt(item["problem"]) for item in items]
+    prompts = [template.render_prompt(item["problem"]) if template else item["problem"] for item in items]
     texts = make_generator(args)(prompts)
     return [{"id": item["id"], "generation": text} for item, text in zip(items, texts)]
 
@@ -120,8 +117,19 @@ def run(args: argparse.Namespace, baseline: dict | None = None) -> dict:
                                      ylabel="accuracy (%)", ylim=(0, 100))
     metrics["predictions_file"] = str(write_jsonl_atomic(out / "predictions.jsonl", result["items"]))
     metrics["metrics_file"] = str(out / "metrics.json")
+    metrics["report_file"] = str(write_text_atomic(out / "report.md", _report(metrics, baseline)))
     write_json_atomic(out / "metrics.json", metrics)
     return metrics
+
+
+def _report(metrics: dict, baseline: dict | None) -> str:
+    """report.md: the accuracy table (before/after with a baseline), the rule, the contest score, the plot."""
+    table = format_table(baseline, metrics) if baseline else format_table(metrics)
+    score = (f"\nContest score (1 - {metrics['trainable']:,} / {metrics.get('base_params', LLAMA3_8B_PARAMS):,.0f}) x 0.3 "
+             f"+ accuracy x 0.7 = **{metrics['contest_score']:.4f}**\n" if "contest_score" in metrics else "")
+    return (f"# Math accuracy: {metrics['items_file']}\n\n{metrics['overall']['total']} items, "
+            f"{metrics['missing']} without a prediction; rule `{metrics['rule']}` (tol {metrics['tol']}).\n\n"
+            f"{table}{score}\n![accuracy by category](accuracy_by_category.png)\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,9 +1,17 @@
-"""Batched generation with MindFormers' own ``LlamaForCausalLM`` (MindSpore), without a KV cache.
+"""Batched generation with MindFormers' own ``LlamaForCausalLM`` (MindSpore).
 
-On CPU MindFormers' incremental decoding (``use_past=True``) cannot run: ``ApplyRotaryPosEmb``,
-``ReshapeAndCache`` and ``PagedAttention`` have no CPU kernels, and its sampler needs ``ArgMaxExt``
-/ ``TopkExt``. So each new token is predicted by a full forward pass over a fixed
-``[batch, seq_length]`` buffer, and the next token is chosen in numpy (:mod:`eval.sampling`).
+Two ways, chosen by :func:`resolve_use_past`:
+
+* **Incremental (Ascend)**: the YAML's ``use_past: True`` (KV cache, paged attention blocks) and
+  MindFormers' own ``model.generate`` (its greedy ``argmax`` or its numpy sampler, seeded), as the
+  predict YAML ``configs/llama3_8b/predict_lora_910b_1p.yaml`` sets it up. Prompts of a batch are
+  right-padded with ``pad_token_id``; MindFormers finds each row's length as "last non-pad + 1"
+  (``get_valid_length_each_example``) and returns prompt + new tokens per row.
+* **Recomputation (CPU)**: MindFormers' incremental decoding cannot run on CPU:
+  ``ApplyRotaryPosEmb``, ``ReshapeAndCache`` and ``PagedAttention`` have no CPU kernels, and its
+  sampler needs ``ArgMaxExt`` / ``TopkExt``. So each new token is predicted by a full forward pass
+  over a fixed ``[batch, seq_length]`` buffer, and the next token is chosen in numpy
+  (:mod:`eval.sampling`). The rest of this docstring describes this way.
 
 Prompts are right-padded: row ``b`` holds its prompt and the tokens generated so far at positions
 ``0 .. n_b - 1`` and the pad id after them. Causal attention means positions after ``n_b`` cannot
@@ -24,6 +32,7 @@ that never occurs in prompts or generations (the tiny and SmolLM2 configs use 0,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import contextmanager
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -38,6 +47,65 @@ CPU_OVERRIDES = {
 }
 
 
+def resolve_use_past(model_config: dict, use_past: bool | None, device_target: str) -> bool:
+    """Whether to decode incrementally with MindFormers' KV cache.
+
+    Args:
+        model_config: the YAML's ``model.model_config``; its ``use_past`` is the default.
+        use_past: ``None`` = automatic: the YAML's ``use_past`` on Ascend, recomputation elsewhere
+            (so the predict YAML also works on CPU); ``True``/``False`` force it.
+        device_target: MindSpore's ``device_target`` (``"Ascend"``, ``"CPU"``, ``"GPU"``).
+
+    Raises:
+        ValueError: ``use_past=True`` on a device other than Ascend (no kernels, see module doc).
+    """
+    if use_past is None:
+        return bool(model_config.get("use_past")) and device_target == "Ascend"
+    if use_past and device_target != "Ascend":
+        raise ValueError(f"use_past (MindFormers' KV cache) needs an Ascend device; MindSpore's device target "
+                         f"is {device_target}, where ApplyRotaryPosEmb, ReshapeAndCache and PagedAttention have "
+                         f"no kernels; generation recomputes the sequence there without use_past")
+    return bool(use_past)
+
+
+def generation_kwargs(max_new_tokens: int, sampling: Sampling | None, eos_ids: set[int], pad_id: int) -> dict:
+    """Keyword arguments of MindFormers' ``model.generate`` (``GenerationConfig`` fields) for one call.
+
+    Greedy: ``do_sample=False``. Sampling: temperature and top-p only (``top_k=0``: MindFormers'
+    default ``top_k=50`` would also cut the distribution), as :mod:`eval.sampling` does on CPU;
+    MindFormers draws with ``numpy.random`` after ``np.random.seed(seed)``. ``top_p=1`` is passed
+    as ``None``: MindFormers' ``TopPLogitsWarper`` keeps tokens whose cumulative probability is
+    ``< top_p``, which at 1.0 drops the tail tokens whose float cumulative sum reaches 1.0. Its
+    top-p also drops the token that crosses ``top_p``, which transformers and
+    :func:`eval.sampling.top_p_probs` keep (tests/test_eval_mf_use_past.py).
+    """
+    kwargs = {"max_new_tokens": max_new_tokens, "eos_token_id": sorted(eos_ids), "pad_token_id": pad_id,
+              "repetition_penalty": 1.0, "num_beams": 1}
+    if sampling is None:
+        return {**kwargs, "do_sample": False, "temperature": 1.0}
+    return {**kwargs, "do_sample": True, "temperature": sampling.temperature,
+            "top_p": sampling.top_p if sampling.top_p < 1 else None, "top_k": 0}
+
+
+def right_pad(rows: Sequence[Sequence[int]], pad_id: int) -> np.ndarray:
+    """``[B, max len]`` int32 array of ``rows`` right-padded with ``pad_id`` (MindFormers' generate input)."""
+    out = np.full((len(rows), max(len(r) for r in rows)), pad_id, dtype=np.int32)
+    for b, r in enumerate(rows):
+        out[b, :len(r)] = r
+    return out
+
+
+def new_tokens(output: Sequence[int], prompt_length: int, eos_ids: set[int]) -> list[int]:
+    """The generated part of one row of MindFormers' generate output (prompt + new tokens, the
+    stopping EOS included), without the prompt and without anything from the first EOS on."""
+    out = []
+    for token in list(output)[prompt_length:]:
+        if int(token) in eos_ids:
+            break
+        out.append(int(token))
+    return out
+
+
 class MindFormersLM:
     """A MindFormers ``LlamaForCausalLM`` ready for :func:`mf_generate`.
 
@@ -49,19 +117,29 @@ class MindFormersLM:
         seq_length: buffer length (prompt + new tokens); default: the YAML's ``seq_length``.
         graph_mode: run the forward pass compiled (``GRAPH_MODE``); the context mode is switched
             for each call and restored after it. ``False``: PyNative, no compilation.
+        use_past: see :func:`resolve_use_past` (``None``: the YAML's ``use_past`` on Ascend). With
+            it the YAML's settings are kept as they are; without it :data:`CPU_OVERRIDES` apply.
+        context: the YAML's ``context`` section; with ``use_past`` it is applied by
+            ``mindspore.set_context`` (all keys but ``mode``), since the predict YAML's ``jit_config``
+            (``infer_boost``) and ``max_device_memory`` belong to its paged-attention setup.
 
     Raises:
-        ValueError: parameters the checkpoints leave unset, or checkpoint entries the model lacks.
+        ValueError: parameters the checkpoints leave unset, checkpoint entries the model lacks, or
+            ``use_past=True`` off Ascend.
     """
 
     def __init__(self, model_config: dict, load_checkpoint: str, lora_checkpoint: str | None = None,
-                 seq_length: int | None = None, graph_mode: bool = True):
+                 seq_length: int | None = None, graph_mode: bool = True, use_past: bool | None = None,
+                 context: dict | None = None):
         import mindspore as ms
 
         from research.llama3.random_init import build_model
 
         self.graph_mode = graph_mode
-        config = {**dict(model_config), **CPU_OVERRIDES}
+        self.use_past = resolve_use_past(model_config, use_past, ms.get_context("device_target"))
+        if self.use_past and context:
+            ms.set_context(**{k: v for k, v in context.items() if k != "mode"})
+        config = dict(model_config) if self.use_past else {**dict(model_config), **CPU_OVERRIDES}
         if seq_length:
             config["seq_length"] = int(seq_length)
         with_lora = lora_checkpoint is not None
@@ -92,6 +170,28 @@ class MindFormersLM:
         eos = config.get("eos_token_id")
         self.eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos]) - {None}
 
+    @classmethod
+    def from_yaml(cls, config_path: str, load_checkpoint: str, **kwargs) -> "MindFormersLM":
+        """Build from a MindFormers YAML (its ``model.model_config`` and ``context``); ``kwargs`` as
+        for the constructor. Raises ``FileNotFoundError``/``KeyError`` for a missing file/section."""
+        import yaml
+
+        with open(config_path, encoding="utf-8") as fh:
+            config = yaml.safe_load(fh)
+        return cls(config["model"]["model_config"], load_checkpoint, context=config.get("context"), **kwargs)
+
+    @contextmanager
+    def _mode(self):
+        """MindSpore's context mode of this model (graph or PyNative) for one call, restored after it."""
+        import mindspore as ms
+
+        previous = ms.get_context("mode")
+        ms.set_context(mode=ms.GRAPH_MODE if self.graph_mode else ms.PYNATIVE_MODE)
+        try:
+            yield
+        finally:
+            ms.set_context(mode=previous)
+
     def next_logits(self, buffer: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Logits ``[B, V]`` (float32) of the token after position ``lengths[b] - 1`` of each row.
 
@@ -101,29 +201,32 @@ class MindFormersLM:
         """
         import mindspore as ms
 
-        previous = ms.get_context("mode")
-        ms.set_context(mode=ms.GRAPH_MODE if self.graph_mode else ms.PYNATIVE_MODE)
-        try:
+        with self._mode():
             out = self.model(ms.Tensor(buffer.astype(np.int32)),
                              batch_valid_length=ms.Tensor(lengths.astype(np.int32)))
-            return out[0].asnumpy().reshape(buffer.shape[0], -1)
-        finally:
-            ms.set_context(mode=previous)
+        return out[0].asnumpy().reshape(buffer.shape[0], -1)
+
+    def generate_incremental(self, rows: list[list[int]], kwargs: dict, seed: int | None) -> list:
+        """MindFormers' own ``generate`` (KV cache) on right-padded ``rows``; prompt + new ids per row."""
+        with self._mode():
+            return self.model.generate(right_pad(rows, self.pad_id).tolist(), seed=seed, **kwargs)
 
 
 def mf_generate(lm: MindFormersLM, tokenizer, prompts: Sequence[str], max_new_tokens: int,
                 batch_size: int = 8, sampling: Sampling | None = None,
                 show_progress: bool = True, ignore_eos: bool = False) -> list[str]:
-    """Continue each prompt with MindFormers' forward pass; return only the new text.
+    """Continue each prompt with MindFormers; return only the new text.
 
     Same contract as :func:`eval.generate.generate` (prompts encoded with the tokenizer's special
     tokens, grouped by length, results in input order, decoded with ``skip_special_tokens``).
     A row stops at any of ``lm.eos_ids`` (the YAML's ``eos_token_id``, else the tokenizer's).
+    ``lm.use_past`` picks MindFormers' incremental ``generate`` over recomputation (module doc).
 
     Args:
-        sampling: ``None`` for greedy decoding, else temperature/top-p sampling drawn from
-            ``numpy.random.default_rng(sampling.seed)``, one generator per call, rows consumed in
-            batch order, so a call is reproducible for the same prompts, batch size and seed.
+        sampling: ``None`` for greedy decoding, else temperature/top-p sampling. Recomputation
+            draws from ``numpy.random.default_rng(sampling.seed)``, one generator per call, rows
+            consumed in batch order; ``use_past`` seeds MindFormers' sampler with ``seed + batch
+            number``. Either way a call is reproducible for the same prompts, batch size and seed.
         ignore_eos: generate exactly ``max_new_tokens`` per prompt (benchmarks).
 
     Raises:
@@ -146,33 +249,56 @@ def mf_generate(lm: MindFormersLM, tokenizer, prompts: Sequence[str], max_new_to
     rng = np.random.default_rng(sampling.seed) if sampling else None
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
     outputs: list[str | None] = [None] * len(prompts)
-    rows = min(batch_size, len(prompts))
     with tqdm(total=len(prompts), unit="prompt", desc="generate (mindformers)",
               disable=not show_progress) as bar:
-        for start in range(0, len(order), batch_size):
+        for number, start in enumerate(range(0, len(order), batch_size)):
             index = order[start:start + batch_size]
-            filled = index + [index[0]] * (rows - len(index))  # constant shape: no recompilation
-            buffer = np.full((rows, lm.seq_length), lm.pad_id, dtype=np.int64)
-            lengths = np.array([len(encoded[i]) for i in filled])
-            for row, i in enumerate(filled):
-                buffer[row, :lengths[row]] = encoded[i]
-            new: list[list[int]] = [[] for _ in filled]
-            done = np.arange(rows) >= len(index)
-            for _ in range(max_new_tokens):
-                logits = lm.next_logits(buffer, lengths)
-                live = np.flatnonzero(~done)
-                # Only live rows draw, so a seeded run does not depend on the filler rows.
-                tokens = sample(logits[live], sampling, rng) if sampling else greedy(logits[live])
-                for row, token in zip(live.tolist(), tokens.tolist()):
-                    if token in eos_ids:
-                        done[row] = True
-                        continue
-                    new[row].append(token)
-                    buffer[row, lengths[row]] = token
-                    lengths[row] += 1
-                if done.all():
-                    break
-            for row, i in enumerate(index):
-                outputs[i] = tokenizer.decode(new[row], skip_special_tokens=True)
+            rows = [encoded[i] for i in index]
+            if lm.use_past:
+                # One seed per batch, so batches do not repeat each other's draws.
+                seed = None if sampling is None else sampling.seed + number
+                new = _incremental_batch(lm, rows, max_new_tokens, sampling, eos_ids, seed, ignore_eos)
+            else:
+                new = _recompute_batch(lm, rows, min(batch_size, len(prompts)), max_new_tokens, sampling, rng,
+                                       eos_ids)
+            for i, tokens in zip(index, new):
+                outputs[i] = tokenizer.decode(tokens, skip_special_tokens=True)
             bar.update(len(index))
     return outputs  # type: ignore[return-value]
+
+
+def _incremental_batch(lm: MindFormersLM, rows: list[list[int]], max_new_tokens: int,
+                       sampling: Sampling | None, eos_ids: set[int], seed: int | None,
+                       ignore_eos: bool) -> list[list[int]]:
+    """New tokens of each row from MindFormers' ``generate`` with its KV cache (``use_past``)."""
+    # generate() falls back to the config's eos id when given none; ignore_eos uses an id no token has.
+    stop = eos_ids or ({-1} if ignore_eos else set())
+    outputs = lm.generate_incremental(rows, generation_kwargs(max_new_tokens, sampling, stop, lm.pad_id), seed)
+    return [new_tokens(out, len(row), stop) for out, row in zip(outputs, rows)]
+
+
+def _recompute_batch(lm: MindFormersLM, rows: list[list[int]], width: int, max_new_tokens: int,
+                     sampling: Sampling | None, rng, eos_ids: set[int]) -> list[list[int]]:
+    """New tokens of each row, one full forward pass over a ``[width, seq_length]`` buffer per token."""
+    filled = rows + [rows[0]] * (width - len(rows))  # constant shape: no recompilation
+    buffer = np.full((width, lm.seq_length), lm.pad_id, dtype=np.int64)
+    lengths = np.array([len(r) for r in filled])
+    for b, r in enumerate(filled):
+        buffer[b, :lengths[b]] = r
+    new: list[list[int]] = [[] for _ in filled]
+    done = np.arange(width) >= len(rows)
+    for _ in range(max_new_tokens):
+        logits = lm.next_logits(buffer, lengths)
+        live = np.flatnonzero(~done)
+        # Only live rows draw, so a seeded run does not depend on the filler rows.
+        tokens = sample(logits[live], sampling, rng) if sampling else greedy(logits[live])
+        for b, token in zip(live.tolist(), tokens.tolist()):
+            if token in eos_ids:
+                done[b] = True
+                continue
+            new[b].append(token)
+            buffer[b, lengths[b]] = token
+            lengths[b] += 1
+        if done.all():
+            break
+    return new[:len(rows)]

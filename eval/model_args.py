@@ -27,6 +27,13 @@ def positive_int(value: str) -> int:
     return n
 
 
+def _bool(value: str) -> bool:
+    """argparse type: true/false (MindFormers' run_mindformer.py spells booleans this way)."""
+    if value.lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {value}")
+    return value.lower() == "true"
+
+
 def add_model_args(parser: argparse.ArgumentParser, source: argparse._MutuallyExclusiveGroup,
                    max_new_tokens: int, several_adapters: bool = False) -> None:
     """Add the model options; ``--hf_model_dir``/``--load_checkpoint`` join the ``source`` group
@@ -47,11 +54,14 @@ def add_model_args(parser: argparse.ArgumentParser, source: argparse._MutuallyEx
                              + ("; several: an ensemble, one model per adapter" if several_adapters else ""))
     parser.add_argument("--backend", choices=BACKENDS, default="transformers",
                         help="transformers: PyTorch with KV cache (checkpoint converted in memory); "
-                             "mindformers: MindFormers LlamaForCausalLM, full recomputation per token on "
-                             "CPU (needs --load_checkpoint) (default: %(default)s)")
+                             "mindformers: MindFormers LlamaForCausalLM (needs --load_checkpoint), its KV cache "
+                             "on Ascend, full recomputation per token on CPU (default: %(default)s)")
     parser.add_argument("--seq_length", type=positive_int, default=None,
                         help="mindformers backend: buffer length, prompt + new tokens "
                              "(default: the YAML's seq_length)")
+    parser.add_argument("--use_past", type=_bool, default=None, metavar="{true,false}",
+                        help="mindformers backend: MindFormers' KV cache and its own generate (Ascend only); "
+                             "default: the YAML's use_past on Ascend, recomputation on CPU")
     parser.add_argument("--max_new_tokens", type=positive_int, default=max_new_tokens,
                         help="generation length limit per item (default: %(default)s)")
     parser.add_argument("--batch_size", type=positive_int, default=8,
@@ -60,6 +70,23 @@ def add_model_args(parser: argparse.ArgumentParser, source: argparse._MutuallyEx
                         help="transformers backend: torch device; default cuda if available, else cpu")
     parser.add_argument("--dtype", choices=DTYPES, default="auto",
                         help="transformers backend: weights dtype; auto = as saved (default: %(default)s)")
+
+
+def add_template_arg(parser: argparse.ArgumentParser) -> None:
+    """Add ``--template``: the chat template (``preprocess/templates.py``) wrapping each prompt as
+    the training records were wrapped (``none``: the bare message, e.g. for a base model)."""
+    from preprocess.templates import TEMPLATES
+
+    parser.add_argument("--template", choices=[*sorted(TEMPLATES), "none"], default="vicuna_v1.1",
+                        help="chat template used to render prompts (model mode; must match the one used "
+                             "in training; default: %(default)s)")
+
+
+def prompt_template(args: argparse.Namespace):
+    """The :class:`preprocess.templates.ChatTemplate` named by ``args.template``, or None for ``none``."""
+    from preprocess.templates import get_template
+
+    return None if args.template == "none" else get_template(args.template)
 
 
 def add_sampling_args(parser: argparse.ArgumentParser) -> None:
@@ -119,16 +146,18 @@ def make_generator(args: argparse.Namespace, show_progress: bool = True) -> Gene
 
     Raises:
         ValueError: see :func:`load_model`; ``--backend mindformers`` without
-            ``--load_checkpoint``/``--config``.
+            ``--load_checkpoint``/``--config``; ``--use_past`` with another backend or off Ascend.
     """
+    if getattr(args, "use_past", None) is not None and getattr(args, "backend", None) != "mindformers":
+        raise ValueError("--use_past applies to --backend mindformers only (transformers always uses its KV cache)")
     if getattr(args, "backend", "transformers") == "mindformers":
         from eval.mf_generate import MindFormersLM, mf_generate
         from research.llama3.tokenizer import tokenizer_from_config
 
         if not (args.load_checkpoint and args.config):
             raise ValueError("--backend mindformers needs --load_checkpoint and --config")
-        lm = MindFormersLM(read_model_config(args.config), args.load_checkpoint, args.lora_checkpoint,
-                           seq_length=args.seq_length)
+        lm = MindFormersLM.from_yaml(args.config, args.load_checkpoint, lora_checkpoint=args.lora_checkpoint,
+                                     seq_length=args.seq_length, use_past=args.use_past)
         tokenizer = tokenizer_from_config(args.config, args.model_file).hf
         return lambda prompts, sampling=None: mf_generate(
             lm, tokenizer, prompts, args.max_new_tokens, batch_size=args.batch_size,
@@ -145,5 +174,5 @@ def make_generator(args: argparse.Namespace, show_progress: bool = True) -> Gene
 def model_source(args: argparse.Namespace) -> dict:
     """The model options of a run, for its metrics.json."""
     keys = ("backend", "hf_model_dir", "load_checkpoint", "lora_checkpoint", "config", "seq_length",
-            "max_new_tokens", "batch_size")
+            "use_past", "max_new_tokens", "batch_size")
     return {k: getattr(args, k, None) for k in keys}

@@ -23,8 +23,10 @@ THINKING_INSTRUCTION = (
     "请先在 <thinking> 标签中逐步推理，再在 <reflection> 标签中检查推理是否有误，"
     "最后在 <output> 标签中给出答案（只写选项字母）。"
 )
-_OUTPUT_TAG = re.compile(r"<output>(.*?)</output>", re.S)
-_LETTER = re.compile(r"(?<![A-Za-z])([A-H])(?![A-Za-z])")
+# Answer-letter patterns, tried in this order (see answer_letter).
+_OUTPUT_TAG = re.compile(r"<output>\s*[（(]?\s*([A-Z])(?![A-Za-z])")
+_ANSWER_IS = re.compile(r"答案(?:是|为)?\s*[:：]?\s*[（(]?\s*([A-Z])(?![A-Za-z])")
+_BARE = re.compile(r"(?<![A-Za-z])([A-Z])(?![A-Za-z])")
 
 
 def tianchi_records(obj: dict) -> list[dict]:
@@ -111,12 +113,20 @@ def assistant_message(meta: dict, answer: str, style: str = "plain", rationale: 
             f"<output>\n{answer}\n</output>")
 
 
-def answer_letter(text: str) -> str:
-    """Return the option letter a model's reply chooses: the last A-H inside ``<output>`` if
-    present, else the last stand-alone A-H in the text; "" when there is none."""
-    m = None
-    for m in _OUTPUT_TAG.finditer(text):
-        pass
-    scope = m.group(1) if m else text
-    letters = _LETTER.findall(scope)
-    return letters[-1] if letters else ""
+def answer_letter(text: str | None, n_options: int = 26) -> str | None:
+    """Return the option letter a model's reply chooses, or ``None``.
+
+    Tried in order, the last match of each winning: ``<output>A`` (the thinking style's answer
+    tag, so a letter named while reasoning does not override it), then ``答案是：A`` (also
+    ``答案：A``, ``答案为 A``, ``答案是(A)``: the plain style's target and the Tianchi baseline
+    prompt's format), then the last standalone capital letter. Only the letters of the first
+    ``n_options`` options count. Used for teacher replies and for evaluation.
+    """
+    if not text:
+        return None
+    valid = set(_LETTERS[:n_options])
+    for pattern in (_OUTPUT_TAG, _ANSWER_IS, _BARE):
+        letters = [m.group(1) for m in pattern.finditer(text) if m.group(1) in valid]
+        if letters:
+            return letters[-1]
+    return None

@@ -142,7 +142,7 @@ class TeacherClient:
                 reply = self.chat(prompt)
             except TeacherError as exc:
                 return TeacherResult(False, "", attempt, str(exc))
-            letter = answer_letter(reply)
+            letter = answer_letter(reply, len(meta["options"]))
             chosen.append(letter or "?")
             if letter == answer:
                 result = TeacherResult(True, _rationale(reply), attempt)

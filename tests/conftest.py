@@ -6,6 +6,20 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_cache_dir(tmp_path_factory):
+    """A fresh MATHLORA_CACHE (built tokenizers) per test session, also for the CLIs tests start."""
+    import os
+
+    previous = os.environ.get("MATHLORA_CACHE")
+    os.environ["MATHLORA_CACHE"] = str(tmp_path_factory.mktemp("mathlora_cache"))
+    yield Path(os.environ["MATHLORA_CACHE"])
+    if previous is None:
+        os.environ.pop("MATHLORA_CACHE", None)
+    else:
+        os.environ["MATHLORA_CACHE"] = previous
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """Directory of the real data sets (``../shared/data``); skips the test when it is absent."""

@@ -196,3 +196,46 @@ def test_smollm2_tokenizer_special_tokens(conv_smollm2_tokenizer):
     assert tok.decode(ids) == "The capital of France"
     prompt = tok.apply_chat_template([{"role": "user", "content": "Hi"}], add_generation_prompt=True, tokenize=False)
     assert prompt.endswith("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_gguf_tokenizer_is_built_once_and_each_caller_gets_its_own_copy(conv_smollm2_gguf, conv_smollm2_tokenizer):
+    from research.llama3.gguf_tokenizer import _build, load_gguf_tokenizer
+
+    hits = _build.cache_info().hits
+    again = load_gguf_tokenizer(conv_smollm2_gguf)
+    assert _build.cache_info().hits == hits + 1  # not rebuilt (10-20 s)
+    assert again is not conv_smollm2_tokenizer
+    text = "计算 183.94 的 5 次方 <|im_end|>"
+    assert again(text).input_ids == conv_smollm2_tokenizer(text).input_ids
+    again.padding_side = "left" if conv_smollm2_tokenizer.padding_side == "right" else "right"
+    assert load_gguf_tokenizer(conv_smollm2_gguf).padding_side == conv_smollm2_tokenizer.padding_side
+
+
+def test_gguf_tokenizer_disk_cache_is_used_and_a_damaged_entry_rebuilt(conv_smollm2_gguf, tmp_path, monkeypatch,
+                                                                      caplog):
+    import json
+
+    from research.llama3.gguf_tokenizer import _build, cache_dir
+
+    monkeypatch.setenv("MATHLORA_CACHE", str(tmp_path))
+    path = conv_smollm2_gguf.resolve()
+    key = (path, path.stat().st_size, path.stat().st_mtime_ns)
+    built = _build.__wrapped__(*key)  # bypass the in-process cache
+    saved = cache_dir() / f"{path.stem}-{key[1]}-{key[2]}"
+    assert saved.parent == tmp_path / "gguf_tokenizers" and (saved / "tokenizer.json").is_file()
+    assert [p.name for p in saved.parent.iterdir()] == [saved.name]  # no temporary directory left
+
+    # The next process reads the saved files (marked here) instead of rebuilding.
+    config = json.loads((saved / "tokenizer_config.json").read_text())
+    (saved / "tokenizer_config.json").write_text(json.dumps({**config, "model_max_length": 1234}))
+    loaded = _build.__wrapped__(*key)
+    assert loaded.model_max_length == 1234 and built.model_max_length == 8192
+    text = "计算 183.94 的 5 次方 <|im_end|>"
+    assert loaded(text).input_ids == built(text).input_ids
+    assert (loaded.bos_token_id, loaded.eos_token_id, loaded.pad_token_id) == (1, 2, 2)
+
+    (saved / "tokenizer.json").write_text("{not json")
+    rebuilt = _build.__wrapped__(*key)
+    assert rebuilt(text).input_ids == built(text).input_ids
+    assert "ignoring tokenizer cache" in caplog.text
+    assert json.loads((saved / "tokenizer.json").read_text())["model"]  # the damaged entry was replaced

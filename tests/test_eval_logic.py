@@ -13,6 +13,7 @@ def test_extract_letter():
     assert extract_letter("答案：A，不是 B") == "A"
     assert extract_letter("答案是 (D)") == "D"
     assert extract_letter("<output>B</output>") == "B"
+    assert extract_letter("答案是 B 吗？不对。<output>C</output>") == "C"  # the answer tag wins
     assert extract_letter("I think A is wrong, so the answer is B") == "B"
     assert extract_letter("答案是：E", n_options=4) is None  # no option E
     assert extract_letter("ABC are words; no answer here") is None
@@ -32,14 +33,28 @@ def test_flatten_prompt_and_submission_on_real_files(shared_data):
     assert (len(train), len(qs), len(test), len(tq)) == (500, 1421, 500, 1328)
     assert qs[0]["key"] == "round1_train_data_000#0" and qs[0]["answer"] == "D"
     assert all(q["answer"] is None for q in tq)
-    prompt = render_prompt(qs[0])
+    prompt = render_prompt(qs[0], "baseline")
     assert qs[0]["problem"] in prompt and "\nA. le chat saute sur la lune\nB. " in prompt and "答案是：A" in prompt
+    # plain/thinking: the training record's user message, in the training chat template
+    from preprocess.logic import tianchi_records
+    from preprocess.templates import get_template
+
+    record = tianchi_records(train[0])[0]
+    assert render_prompt(qs[0]) == record["problem"]
+    vicuna = get_template("vicuna_v1.1")
+    assert render_prompt(qs[0], "plain", vicuna) == vicuna.render_prompt(record["problem"])
+    assert render_prompt(qs[0], "thinking").endswith("<output> 标签中给出答案（只写选项字母）。")
     rows, filled = submission(test, {q["key"]: "B" for q in tq[1:]})
     assert len(rows) == 500 and rows[0]["id"] == test[0]["id"]
     assert [len(r["questions"]) for r in rows] == [len(p["questions"]) for p in test]
     assert rows[0]["questions"][0] == {"answer": "A"} and filled == [tq[0]["key"]]
-    with pytest.raises(ValueError, match="problem 1"):
+    with pytest.raises(ValueError, match="f.jsonl: problem 1: field 'id' is missing"):
         flatten([{"problem": "x", "questions": []}], where="f.jsonl: ")
+    with pytest.raises(ValueError, match="f.jsonl: problem 1 \\('p1'\\): field 'questions'"):
+        flatten([{"id": "p1", "problem": "x", "questions": []}], where="f.jsonl: ")
+    with pytest.raises(ValueError, match=r"problem 2 \('p2'\): questions\[0\].answer 'C'"):
+        flatten([train[0], {"id": "p2", "problem": "x", "questions": [{"question": "q", "options": ["a", "b"],
+                                                                         "answer": "C"}]}])
 
 
 def test_accuracy_per_problem_and_question():

