@@ -157,8 +157,12 @@ def _iter_array(data: bytes) -> Iterable[tuple[int, object, str]]:
     pos = skip(pos)
     if pos < n and text[pos] == "]":
         return
+    # Line numbers are counted incrementally: counting from the file start for every element is
+    # quadratic in the file size.
+    line, counted = 1, 0
     while True:
-        line = text.count("\n", 0, pos) + 1
+        line += text.count("\n", counted, pos)
+        counted = pos
         try:
             obj, pos = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
@@ -171,7 +175,7 @@ def _iter_array(data: bytes) -> Iterable[tuple[int, object, str]]:
             continue
         if pos < n and text[pos] == "]":
             return
-        yield text.count("\n", 0, pos) + 1, None, "not JSON: expected ',' or ']' in the array"
+        yield line + text.count("\n", counted, pos), None, "not JSON: expected ',' or ']' in the array"
         return
 
 
