@@ -53,6 +53,17 @@ def normalize(text: str) -> str:
     return _DECIMAL.sub(_strip_fraction, text)
 
 
+def first_occurrences(keys: Iterable[str]) -> list[int | None]:
+    """For each key in order: ``None`` at its first occurrence, else the index of that first
+    occurrence (the same shape as :func:`near_dedup`'s result)."""
+    first: dict[str, int] = {}
+    out: list[int | None] = []
+    for i, k in enumerate(keys):
+        j = first.setdefault(k, i)
+        out.append(None if j == i else j)
+    return out
+
+
 def dedup(
     records: Iterable[dict],
     key: Callable[[dict], str] = lambda r: r["problem"],
@@ -70,17 +81,10 @@ def dedup(
     Raises:
         KeyError: a record lacks the field ``key`` reads.
     """
-    seen: set[str] = set()
-    kept: list[dict] = []
-    duplicates = 0
-    for record in records:
-        k = normalize(key(record))
-        if k in seen:
-            duplicates += 1
-            continue
-        seen.add(k)
-        kept.append(record)
-    return kept, duplicates
+    records = list(records)
+    marks = first_occurrences(normalize(key(r)) for r in records)
+    kept = [r for r, m in zip(records, marks) if m is None]
+    return kept, len(records) - len(kept)
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)

@@ -46,7 +46,7 @@ from .atomic import write_atomic, write_json_atomic, write_jsonl_atomic, write_t
 from .classify import CATEGORIES, classify
 from .config import PreprocessConfig
 from .cot import synthesize
-from .dedup import near_dedup, normalize, signature
+from .dedup import first_occurrences, near_dedup, normalize, signature
 from .logic import assistant_message, user_message
 from .readers import parse_unit, read_records, read_units
 from .rounding import apply_rounding
@@ -199,15 +199,9 @@ def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, pro
 
     # Exact dedup: the first occurrence of each normalized problem, in input order.
     # A duplicate counts in its kept original's category: a reformatted copy may not classify.
-    first_category: dict[str, str] = {}
-    kept_idx: list[int] = []
-    dup_per: Counter = Counter()
-    for i, (key, category) in enumerate(keyed):
-        if key in first_category:
-            dup_per[first_category[key]] += 1
-        else:
-            first_category[key] = category
-            kept_idx.append(i)
+    marks = first_occurrences(key for key, _ in keyed)
+    kept_idx = [i for i, m in enumerate(marks) if m is None]
+    dup_per = Counter(keyed[m][1] for m in marks if m is not None)
     near_per: Counter = Counter()
     if cfg.near_dup_threshold is not None:
         free = [i for i in kept_idx if keyed[i][1] in cfg.near_dup_categories]

@@ -1,7 +1,7 @@
 """preprocess.dedup: normalization rules and first-occurrence dedup."""
 import pytest
 
-from preprocess.dedup import dedup, normalize
+from preprocess.dedup import dedup, first_occurrences, normalize
 
 
 @pytest.mark.parametrize("a, b", [
@@ -99,3 +99,8 @@ def test_a_changed_number_is_not_a_near_duplicate():
     f = "If $f(x) = 4x^2 + (-9)x + (-4)$, what is $f(5)$? Give the value of the function at that point."
     assert near_dedup([f, f.replace("(-9)", "(9)")], threshold=0.5) == [None, None]  # a sign is a number too
     assert near_dedup([f, f.replace("Give", "State")], threshold=0.5) == [None, 0]
+
+
+def test_first_occurrences_points_each_duplicate_at_its_first_copy():
+    assert first_occurrences(["a", "b", "a", "c", "b", "a"]) == [None, None, 0, None, 1, 0]
+    assert first_occurrences([]) == []
