@@ -57,11 +57,26 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return write_atomic(path, lambda fh: fh.write(text))
 
 
+# One encoder for all records: json.dumps(..., ensure_ascii=False) builds a new one per call,
+# a third of its cost on short records. Same output as json.dumps(obj, ensure_ascii=False).
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def write_jsonl_atomic(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> Path:
     """Write one JSON object per line (non-ASCII kept as is) to ``path`` atomically."""
+    return write_atomic(path, lambda fh: fh.writelines(_ENCODE(record) + "\n" for record in records))
+
+
+def write_json_array_atomic(path: str | os.PathLike, records: Iterable[Any]) -> Path:
+    """Write ``records`` as a JSON array, one element per line (non-ASCII kept as is), atomically.
+
+    Valid JSON for ``json.load``, and several times faster to write than ``indent=2``, which makes
+    the json module fall back to its pure-Python encoder.
+    """
     def dump(fh):
-        for record in records:
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        fh.write("[\n")
+        fh.writelines(("," if i else "") + _ENCODE(rec) + "\n" for i, rec in enumerate(records))
+        fh.write("]\n")
     return write_atomic(path, dump)
 
 

@@ -18,14 +18,13 @@ duplicates; the pipeline's dedup step removes them.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import random
 import sys
 from decimal import Decimal
 from typing import Callable
 
-from .atomic import write_text_atomic
+from .atomic import write_jsonl_atomic
 from .numeric import contest_context
 
 # Deduplicated train.json counts per category (README), in the README's order.
@@ -300,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.n < 0:
         parser.error("--n must be >= 0")
     items = generate_corpus(args.n, args.seed)
-    write_text_atomic(args.output, "".join(json.dumps(it, ensure_ascii=False) + "\n" for it in items))
+    write_jsonl_atomic(args.output, items)
     print(f"wrote {len(items)} items to {args.output}", file=sys.stderr)
     return 0
 

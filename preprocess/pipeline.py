@@ -31,7 +31,6 @@ number of workers.
 from __future__ import annotations
 
 import gc
-import json
 import multiprocessing
 import os
 import sys
@@ -42,7 +41,7 @@ from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-from .atomic import write_atomic, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from .atomic import write_json_array_atomic, write_json_atomic, write_jsonl_atomic, write_text_atomic
 from .classify import CATEGORIES, classify
 from .config import PreprocessConfig
 from .cot import synthesize
@@ -270,9 +269,9 @@ def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, pro
     report = _report(inputs, cfg, keyed, bad_lines, dup_per, near_per, items, train, held,
                      len(candidates) - len(clean), sampled, teacher_counts)
     rejected = [{"kind": "invalid_line", **b} for b in bad_lines] + failures
-    write_atomic(out / "items.jsonl", lambda fh: fh.writelines(_ENCODE(it) + "\n" for it in items))
+    write_jsonl_atomic(out / "items.jsonl", items)
     write_jsonl_atomic(out / "eval.jsonl", held)
-    write_atomic(out / "conversations.json", lambda fh: _dump_array(fh, conversations))
+    write_json_array_atomic(out / "conversations.json", conversations)
     write_jsonl_atomic(out / "rejected.jsonl", rejected)
     write_json_atomic(out / "report.json", report)
     write_text_atomic(out / "report.md", render_markdown(report))
@@ -301,19 +300,6 @@ def _style_logic(items: list[dict], cfg: PreprocessConfig, out: Path, progress: 
         it["problem"] = user_message(it["logic"], cfg.logic_style)
         it["cot"] = assistant_message(it["logic"], it["answer"], cfg.logic_style, rationale)
     return counts
-
-
-# One encoder for all records: json.dumps(..., ensure_ascii=False) builds a new one per call,
-# a third of its cost on short records.
-_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
-
-
-def _dump_array(fh, records: list[dict]) -> None:
-    # One record per line: valid JSON for json.load, and several times faster to write than
-    # indent=2, which makes the json module fall back to its pure-Python encoder.
-    fh.write("[\n")
-    fh.writelines(("," if i else "") + _ENCODE(rec) + "\n" for i, rec in enumerate(records))
-    fh.write("]\n")
 
 
 def _report(inputs, cfg, keyed, bad_lines, dup_per, near_per, items, train, held, contaminated,
