@@ -163,16 +163,16 @@ def near_dedup(
     from datasketch import LeanMinHash, MinHashLSH
 
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    kept: dict[int, LeanMinHash] = {}
+    kept: dict[int, tuple[LeanMinHash, list[str]]] = {}  # index -> (MinHash, numbers of its text)
     out: list[int | None] = []
     for i, values in enumerate(signatures):
         mh = LeanMinHash(seed=seed, hashvalues=values)
-        hits = [j for j in lsh.query(mh)
-                if kept[j].jaccard(mh) >= threshold and numbers(texts[j]) == numbers(texts[i])]
+        own = numbers(texts[i])
+        hits = [j for j in lsh.query(mh) if kept[j][0].jaccard(mh) >= threshold and kept[j][1] == own]
         if hits:
             out.append(min(hits))
             continue
         lsh.insert(i, mh)
-        kept[i] = mh
+        kept[i] = (mh, own)
         out.append(None)
     return out
