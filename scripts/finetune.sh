@@ -104,16 +104,14 @@ printf '  input: %s\n' "${DATA[@]}"
 step "2/7 preprocess (validate, dedup, classify, CoT + verify, split)"
 "$PY" -m preprocess --input "${DATA[@]}" --output-dir "$RUN/data" --eval-size "$EVAL_SIZE" --seed "$SEED"
 
-SEQ=$("$PY" -c "import yaml,sys; print(yaml.safe_load(open(sys.argv[1]))['model']['model_config']['seq_length'])" "$CONFIG")
+SEQ=$("$PY" -c "import sys; from research.llama3.model_config import read_model_config as r; print(r(sys.argv[1])['seq_length'])" "$CONFIG")
 step "3/7 MindRecord (seq_length $SEQ)"
 "$PY" -m preprocess.mindrecord --dataset_type qa --input_glob "$RUN/data/conversations.json" \
   --config "$CONFIG" --seq_length "$SEQ" --output_file "$RUN/train.mindrecord" 2> "$RUN/mindrecord.log"
 
 step "4/7 base checkpoint"
 if [ -z "$BASE_CKPT" ]; then
-  [ "$DEVICE" = cuda ] && BACKEND=torch
-case "$BACKEND" in mindformers|torch) ;; *) echo "finetune.sh: --backend must be mindformers or torch" >&2; exit 2 ;; esac
-if [ "$SMOKE" = 1 ]; then
+  if [ "$SMOKE" = 1 ]; then
     BASE_CKPT="$RUN/base.ckpt"
     "$PY" -m research.llama3.random_init --config "$CONFIG" --output "$BASE_CKPT" --seed "$SEED" 2> "$RUN/base.log"
   else
