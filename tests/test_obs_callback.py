@@ -73,3 +73,23 @@ def test_callback_built_from_a_yaml_entry(obs_server, tmp_path, monkeypatch):
     assert isinstance(uploader, ObsCheckpointUploader)
     uploader.on_train_end(None)
     assert [o.name for o in uploader.store.list_run("run-yaml")] == ["checkpoints/lora-1_4.ckpt"]
+
+
+def test_checkpoint_rotated_away_before_its_upload_is_skipped(obs_server, tmp_path):
+    """keep_checkpoint_max may delete a queued checkpoint before the upload thread reaches it."""
+    ckpt_dir = tmp_path / "ckpt"
+    ckpt_dir.mkdir()
+    old, new = ckpt_dir / "lora-1_4.ckpt", ckpt_dir / "lora-2_4.ckpt"
+    old.write_bytes(b"x" * 1000)
+    store = ObsStore(obs_server.settings(), "obs://runs-bucket/exp", tmp_path / "rec")
+    release = threading.Event()
+    upload = store.upload_file
+    store.upload_file = lambda path, key: (release.wait(timeout=120), upload(path, key))[1]
+    uploader = ObsCheckpointUploader(store, ckpt_dir, run_id="run-rot")
+    assert uploader.queue_new_checkpoints() == 1
+    old.unlink()  # the rotation
+    new.write_bytes(b"y" * 1000)
+    release.set()
+    uploader.on_train_end(None)  # strict: would raise on a recorded error
+    assert uploader.errors == []
+    assert [o.name for o in store.list_run("run-rot")] == ["checkpoints/lora-2_4.ckpt"]

@@ -66,6 +66,10 @@ class ObsCheckpointUploader(Callback):
         try:
             self.results.append(self.store.upload_file(path, key))
         except Exception as e:  # keep training alive; reported at train end
+            if isinstance(e, FileNotFoundError) and not path.exists():
+                # Rotated away by keep_checkpoint_max while queued: a newer checkpoint replaces it.
+                log.info("skipped %s: removed before its upload started", path)
+                return
             log.error("background upload of %s failed: %s", path, e)
             self.errors.append(f"{path}: {e}")
 
