@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+from preprocess.extract import boxed_contents
+
 # A minus sign belongs to the number only when it cannot be a binary operator, i.e. it is not
 # preceded by an operand ("5-3" ends with the number 3, not -3). ASCII-only classes on purpose:
 # Python's \w matches CJK, and "方程的解为-1.3" must keep its sign.
@@ -37,31 +39,6 @@ _TEX_FRAC = r"\\[dt]?frac\s*\{\s*-?[\d.]+\s*\}\s*\{\s*-?[\d.]+\s*\}"
 _NUMBER_RE = re.compile(
     rf"{_SIGN}(?:{_TEX_FRAC}|(?<![\dA-Za-z.,/]){_INT_FRAC}|(?<![\dA-Za-z.]){_UNSIGNED})"
 )
-
-_BOXED_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
-
-
-def _boxed_contents(text: str) -> list[str]:
-    """Return the contents of every complete ``\\boxed{...}`` in ``text``, in order.
-
-    Braces are matched by depth so nested groups such as ``\\boxed{\\frac{1}{2}}`` stay whole.
-    An unclosed box (generation cut off by ``max_new_tokens``) is skipped.
-    """
-    found = []
-    for match in _BOXED_RE.finditer(text):
-        depth = 1
-        pos = match.end()
-        while pos < len(text) and depth:
-            ch = text[pos]
-            if ch == "{":
-                depth += 1
-            elif ch == "}":
-                depth -= 1
-            pos += 1
-        if depth == 0:
-            found.append(text[match.end():pos - 1].strip())
-    return found
-
 
 def find_numbers(text: str) -> list[str]:
     """Return every number-like token of ``text`` in order of appearance (see module rules)."""
@@ -81,7 +58,7 @@ def extract_answer(text: str | None) -> str | None:
     """
     if not text:
         return None
-    boxes = [b for b in _boxed_contents(text) if b]
+    boxes = [b for b in boxed_contents(text) if b]
     if boxes:
         return boxes[-1]
     numbers = find_numbers(text)

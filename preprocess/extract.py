@@ -27,6 +27,20 @@ def last_boxed(text: str) -> str | None:
     return None
 
 
+def boxed_contents(text: str) -> list[str]:
+    """Return the stripped contents of every complete ``\\boxed{...}`` / ``\\fbox{...}`` in
+    ``text``, in order (brace form only; nesting and escaped braces as in :func:`last_boxed`;
+    an unbalanced box, e.g. a generation cut off by ``max_new_tokens``, is skipped)."""
+    found = []
+    for m in _BOXED.finditer(text):
+        start = m.end()
+        if start < len(text) and text[start] == "{":
+            content = _balanced(text, start)
+            if content is not None:
+                found.append(content.strip())
+    return found
+
+
 def _balanced(text: str, open_at: int) -> str | None:
     depth = 0
     i = open_at
