@@ -51,12 +51,6 @@ def _round_half_away(x: Fraction, places: int) -> Fraction:
     return Fraction(rounded if x >= 0 else -rounded, scale)
 
 
-def normalize_answer_text(s: str) -> str:
-    """Canonical text of a non-numeric answer: decorations and all whitespace removed,
-    ``\\dfrac``/``\\tfrac`` read as ``\\frac``."""
-    return strip_decorations(s)
-
-
 def is_correct(pred: str | None, ref: str, rule: str = "relative", tol: float = 1e-6) -> bool:
     """Return whether prediction ``pred`` matches reference ``ref`` under ``rule``.
 
@@ -80,8 +74,8 @@ def is_correct(pred: str | None, ref: str, rule: str = "relative", tol: float = 
     if r is None or p is None:
         # Both must be non-numeric to match as text; a number never equals "7\sqrt{5}".
         if r is None and p is None:
-            want = normalize_answer_text(ref)
-            return bool(want) and normalize_answer_text(pred) == want
+            want = strip_decorations(ref)
+            return bool(want) and strip_decorations(pred) == want
         return False
     if name == "exact":
         return p == r

@@ -5,14 +5,13 @@ Nothing here computes metrics; callers pass numbers and tables they already have
 """
 from __future__ import annotations
 
-import io
 import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from eval.files import read_jsonl
-from preprocess.atomic import write_atomic, write_text_atomic
+from preprocess.atomic import write_text_atomic
 
 
 def read_loss_log(loss_log: str | os.PathLike) -> tuple[list[int], list[float]]:
@@ -51,22 +50,16 @@ def plot_loss(loss_log: str | os.PathLike, png_path: str | os.PathLike,
     Raises:
         FileNotFoundError / ValueError: see :func:`read_loss_log`.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from eval.plots import new_axes, save_png
 
     steps, losses = read_loss_log(loss_log)
-    fig = Figure(figsize=(7, 4), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+    fig, ax = new_axes((7, 4))
     ax.plot(steps, losses, linewidth=1.2, marker="." if len(steps) <= 50 else None)
     ax.set_title(title)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return str(write_atomic(png_path, lambda fh: fh.write(buf.getvalue()), binary=True))
+    return save_png(fig, png_path)
 
 
 def _fmt(value) -> str:

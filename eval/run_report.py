@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from eval.files import read_jsonl
 from eval.math_accuracy import contest_score, format_table
 from eval.report import plot_loss, read_loss_log, write_report
 from preprocess.atomic import write_text_atomic
@@ -33,7 +34,7 @@ def training_summary(run_dir: Path) -> dict:
     """
     log = run_dir / "loss.jsonl"
     steps, losses = read_loss_log(log)
-    rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = read_jsonl(log)
     timed = rows[1:] or rows
     k = min(5, len(losses))
     summary = {
