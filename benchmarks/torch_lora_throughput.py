@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import sys
 import tempfile
 import time
@@ -39,12 +38,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from research.llama3.model_config import LlamaDims  # noqa: E402
+from research.llama3.model_config import LlamaDims, read_model_config  # noqa: E402
 from research.llama3.peft_adapter import peft_lora_config  # noqa: E402
 from research.llama3.torch_finetune import CausalLMLoss, packed_rows, read_mindrecord  # noqa: E402
 
@@ -218,8 +216,7 @@ def main(argv=None) -> int:
         parser.error("no CUDA device; use --tiny for a CPU check of the script")
     if args.tiny:
         args.compile = False
-    with open(args.config, encoding="utf-8") as f:
-        pet = yaml.safe_load(f)["model"]["model_config"]["pet_config"]
+    pet = read_model_config(args.config)["pet_config"]
     dims = LlamaDims(**(TINY if args.tiny else LLAMA3_8B))
     rng = np.random.default_rng(0)
     if args.train_dataset:
