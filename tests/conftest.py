@@ -60,6 +60,18 @@ def conv_smollm2_ckpt(conv_smollm2_gguf, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def conv_smollm2_hf_reference(conv_smollm2_gguf):
+    """SmolLM2 loaded by transformers' own GGUF loader (dequantised, un-permuted), float32, eval mode:
+    the reference our conversion is compared with."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(conv_smollm2_gguf.parent, gguf_file=conv_smollm2_gguf.name,
+                                                 dtype=torch.float32)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
 def conv_smollm2_tokenizer(conv_smollm2_gguf):
     """SmolLM2's tokenizer rebuilt from the GGUF metadata (slow to build: ~10 s)."""
     from research.llama3.gguf_tokenizer import load_gguf_tokenizer
@@ -152,6 +164,21 @@ def conv_tiny_llama(conv_ms_cpu):
     return _ConvTinyLlama()
 
 
+def _free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def free_port():
+    """``free_port() -> int``: an unused local TCP port (msrun/torchrun masters, the OBS server)."""
+    return _free_port
+
+
 # --- research.obs fixtures (tests/test_obs_*.py): a real S3-compatible server (moto) on 127.0.0.1 ---
 
 class ObsLocalServer:
@@ -164,11 +191,7 @@ class ObsLocalServer:
     REGION = "us-east-1"
 
     def __init__(self, workdir: Path):
-        import socket
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = _free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.request_log = workdir / "requests.log"
         self.proc = None

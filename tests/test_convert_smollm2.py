@@ -10,14 +10,9 @@ QUESTION = "What is the capital of France?"
 
 
 @pytest.fixture(scope="module")
-def hf_reference(conv_smollm2_gguf):
-    """SmolLM2 loaded by transformers' own GGUF loader (dequantised, un-permuted), float32."""
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(conv_smollm2_gguf.parent, gguf_file=conv_smollm2_gguf.name,
-                                                 dtype=torch.float32)
-    assert model.config.tie_word_embeddings
-    return model.eval()
+def hf_reference(conv_smollm2_hf_reference):
+    assert conv_smollm2_hf_reference.config.tie_word_embeddings
+    return conv_smollm2_hf_reference
 
 
 @pytest.fixture(scope="module")

@@ -71,7 +71,7 @@ def _check_math_run(out, items_file, limit):
 
 
 def test_math_on_the_contest_sample_equals_transformers_own_gguf_model(
-        shared_data, model_args, conv_smollm2_gguf, conv_smollm2_tokenizer, tmp_path):
+        shared_data, model_args, conv_smollm2_hf_reference, conv_smollm2_tokenizer, tmp_path):
     items_file = shared_data / "ascend2024_math/sample_dev.jsonl"
     out = tmp_path / "contest"
     assert math_cli.main(["--items", str(items_file), *model_args, "--limit", "6", "--max_new_tokens", "32",
@@ -81,12 +81,9 @@ def test_math_on_the_contest_sample_equals_transformers_own_gguf_model(
 
     # Batched, left-padded generation on our converted checkpoint == transformers' own GGUF loader,
     # one prompt at a time (greedy, float32).
-    from transformers import AutoModelForCausalLM
-
     from preprocess.templates import get_template
 
-    reference = AutoModelForCausalLM.from_pretrained(conv_smollm2_gguf.parent, gguf_file=conv_smollm2_gguf.name,
-                                                     dtype=torch.float32).eval()
+    reference = conv_smollm2_hf_reference
     tok = conv_smollm2_tokenizer
     for row in rows[:2]:
         ids = tok(get_template("vicuna_v1.1").render_prompt(row["problem"]), return_tensors="pt").input_ids

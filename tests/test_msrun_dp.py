@@ -5,7 +5,6 @@ weights; the per-rank checkpoints then merge into one (research.llama3.merge_ran
 """
 import json
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
@@ -16,21 +15,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DP2 = ROOT / "configs" / "tiny" / "finetune_lora_cpu_dp2.yaml"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def dp_run(i5_tiny_data):
+def dp_run(i5_tiny_data, free_port):
     """4 steps (2 epochs of 8 records at global batch 2 x 2 ranks) by 2 msrun workers; the work dir."""
     work, env = i5_tiny_data
     run = work / "dp2"
     cfg = work / "dp2.yaml"
     cfg.write_text(DP2.read_text().replace("epochs: 1", "epochs: 2"))
     proc = subprocess.run(
-        ["bash", ROOT / "scripts" / "msrun_launcher.sh", "--worker_num", "2", "--master_port", str(_free_port()),
+        ["bash", ROOT / "scripts" / "msrun_launcher.sh", "--worker_num", "2", "--master_port", str(free_port()),
          "--cluster_time_out", "300", "--log_dir", run / "msrun", "--",
          "--config", cfg, "--train_dataset", work / "train.mindrecord", "--load_checkpoint", work / "base.ckpt",
          "--output_dir", run / "output", "--run_dir", run, "--save_steps", "2"],

@@ -142,13 +142,13 @@ def test_bad_inputs_are_named(torch_run, tmp_path, capsys):
     assert "record 0 field input_ids has shape (129,)" in capsys.readouterr().err
 
 
-def test_torchrun_two_processes_match_one(torch_run, tmp_path):
+def test_torchrun_two_processes_match_one(torch_run, tmp_path, free_port):
     """Global batch 4 as 2 ranks x 2 (gloo, CPU) trains like 1 process x 4."""
     cfg = tmp_path / "ddp.yaml"
     cfg.write_text(TINY.read_text().replace("batch_size: 4", "batch_size: 2").replace("epochs: 1", "epochs: 6"))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "GLOG_v": "3"}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                           "--master_port", "29517", "-m", "research.llama3.torch_finetune", "--config", str(cfg),
+                           "--master_port", str(free_port()), "-m", "research.llama3.torch_finetune", "--config", str(cfg),
                            "--train_dataset", str(torch_run / "train.mindrecord"), "--load_checkpoint",
                            str(torch_run / "base.ckpt"), "--output_dir", str(tmp_path / "out"), "--run_dir",
                            str(tmp_path / "run"), "--stop_step", "3", "--device", "cpu"],
