@@ -7,17 +7,22 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def own_cache_dir(tmp_path_factory):
-    """A fresh MATHLORA_CACHE (built tokenizers) per test session, also for the CLIs tests start."""
+def session_env(tmp_path_factory):
+    """Per test session, also for the CLIs tests start: a fresh MATHLORA_CACHE (built tokenizers),
+    and LOCAL_DEFAULT_PATH for MindFormers' logs (read once, when mindformers is first imported;
+    else they go to ./output/log). Both are restored afterwards."""
     import os
 
-    previous = os.environ.get("MATHLORA_CACHE")
-    os.environ["MATHLORA_CACHE"] = str(tmp_path_factory.mktemp("mathlora_cache"))
-    yield Path(os.environ["MATHLORA_CACHE"])
-    if previous is None:
-        os.environ.pop("MATHLORA_CACHE", None)
-    else:
-        os.environ["MATHLORA_CACHE"] = previous
+    values = {"MATHLORA_CACHE": tmp_path_factory.mktemp("mathlora_cache"),
+              "LOCAL_DEFAULT_PATH": tmp_path_factory.mktemp("mindformers_log")}
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update({name: str(path) for name, path in values.items()})
+    yield values
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +31,18 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not available: {SHARED_DATA} is missing (see shared/data/README.md)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def shared_file(shared_data):
+    """``shared_file("gsm8k/test.jsonl") -> Path`` of a file under ``../shared/data``; skips the
+    test naming the file when it is missing."""
+    def get(relative: str) -> Path:
+        path = shared_data / relative
+        if not path.is_file():
+            pytest.skip(f"real data file missing: {path}")
+        return path
+    return get
 
 
 # --- research.llama3 conversion fixtures (tests/test_convert_*.py) ---

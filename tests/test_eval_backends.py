@@ -23,7 +23,6 @@ MAX_NEW = 8
 @pytest.fixture(scope="module")
 def tiny_pair(tmp_path_factory):
     """``(MindFormersLM, transformers model, tokenizer, model_config, ckpt)`` sharing one checkpoint."""
-    os.environ.setdefault("LOCAL_DEFAULT_PATH", str(tmp_path_factory.mktemp("mflog")))
     import mindspore as ms
 
     from research.llama3.model_config import LlamaDims

@@ -9,10 +9,8 @@ from eval.extract import extract_answer, find_numbers, to_number
 
 
 @pytest.fixture(scope="module")
-def contest_solutions(shared_data):
-    path = shared_data / "ascend2024_math" / "sample_dev.jsonl"
-    if not path.is_file():
-        pytest.skip(f"contest sample not available: {path} is missing")
+def contest_solutions(shared_file):
+    path = shared_file("ascend2024_math/sample_dev.jsonl")
     with open(path, encoding="utf-8") as fh:
         return [json.loads(line)["solution"] for line in fh if line.strip()]
 

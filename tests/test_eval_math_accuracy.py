@@ -51,10 +51,8 @@ def test_score_rule_changes_the_outcome():
     assert score(ITEMS, PREDICTIONS, rule="absolute", tol=0.5)["overall"]["correct"] == 5
 
 
-def test_score_on_real_solutions_is_perfect(shared_data):
-    path = shared_data / "ascend2024_math" / "sample_dev.jsonl"
-    if not path.is_file():
-        pytest.skip(f"contest sample not available: {path} is missing")
+def test_score_on_real_solutions_is_perfect(shared_file):
+    path = shared_file("ascend2024_math/sample_dev.jsonl")
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     items, preds = [], []
     for i, row in enumerate(rows):

@@ -5,7 +5,6 @@ base checkpoint and a random LoRA checkpoint whose B matrices are non-zero, so t
 covers LoRA scaling (MindPet's LoRADense in MindFormers vs the merged delta in transformers).
 """
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,6 @@ ITEMS = [{"id": i, "category": "demo", "problem": p, "answer": "1"}
 
 @pytest.fixture(scope="module")
 def tiny_checkpoints(tmp_path_factory):
-    os.environ.setdefault("LOCAL_DEFAULT_PATH", str(tmp_path_factory.mktemp("mflog")))
     import mindspore as ms
 
     from eval.model_args import read_model_config

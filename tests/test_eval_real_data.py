@@ -30,15 +30,8 @@ SMOLLM2_YAML = str(ROOT / "configs/smollm2_135m/finetune_lora_cpu.yaml")
 
 
 @pytest.fixture(scope="module")
-def model_args(conv_smollm2_ckpt, tmp_path_factory, monkeypatch_module):
-    monkeypatch_module.setenv("LOCAL_DEFAULT_PATH", str(tmp_path_factory.mktemp("mindformers_log")))
+def model_args(conv_smollm2_ckpt):
     return ["--config", SMOLLM2_YAML, "--load_checkpoint", str(conv_smollm2_ckpt[0])]
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as mp:
-        yield mp
 
 
 def _rows(path):

@@ -24,7 +24,6 @@ def export_ckpts(tmp_path_factory):
     from research.llama3.random_init import build_model, init_random_checkpoint
 
     work = tmp_path_factory.mktemp("export")
-    os.environ.setdefault("LOCAL_DEFAULT_PATH", str(work / "mindformers"))
     previous = ms.get_context("mode")
     ms.set_context(mode=ms.PYNATIVE_MODE, device_target="CPU")
     base = str(work / "base.ckpt")

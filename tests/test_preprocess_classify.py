@@ -25,10 +25,8 @@ EXPECTED_SAMPLE_COUNTS = {
 
 
 @pytest.fixture(scope="module")
-def sample_rows(shared_data):
-    path = shared_data / "ascend2024_math" / "sample_dev.jsonl"
-    if not path.is_file():
-        pytest.skip(f"real contest sample missing: {path}")
+def sample_rows(shared_file):
+    path = shared_file("ascend2024_math/sample_dev.jsonl")
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
@@ -100,20 +98,16 @@ def test_unseen_shapes_go_to_other(problem):
     assert classify(problem) == "other"
 
 
-def test_gsm8k_solution_marks_word_problem(shared_data):
-    path = shared_data / "gsm8k" / "test.jsonl"
-    if not path.is_file():
-        pytest.skip(f"GSM8K test split missing: {path}")
+def test_gsm8k_solution_marks_word_problem(shared_file):
+    path = shared_file("gsm8k/test.jsonl")
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert Counter(classify(r["question"], r["answer"]) for r in rows) == {"word_problem": 1319}
     # Without its solution a GSM8K question is indistinguishable from a plain-English MATH item.
     assert classify(rows[0]["question"]) == "english"
 
 
-def test_flattened_tianchi_question_is_logic(shared_data):
-    path = shared_data / "tianchi_logic" / "round1_train_data.jsonl"
-    if not path.is_file():
-        pytest.skip(f"tianchi logic data missing: {path}")
+def test_flattened_tianchi_question_is_logic(shared_file):
+    path = shared_file("tianchi_logic/round1_train_data.jsonl")
     first = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
     q = first["questions"][0]
     options = "\n".join(f"{chr(65 + i)}. {o}" for i, o in enumerate(q["options"]))

@@ -76,10 +76,8 @@ def test_near_duplicates_keep_the_first_and_point_to_it():
         near_dedup([base], threshold=1.0)  # datasketch needs at least two bands
 
 
-def test_real_gsm8k_near_duplicate(shared_data):
-    path = shared_data / "gsm8k" / "train.jsonl"
-    if not path.is_file():
-        pytest.skip(f"GSM8K train split missing: {path}")
+def test_real_gsm8k_near_duplicate(shared_file):
+    path = shared_file("gsm8k/train.jsonl")
     import json
 
     rows = [json.loads(line)["question"] for line in path.read_text(encoding="utf-8").splitlines()]

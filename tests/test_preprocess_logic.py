@@ -69,10 +69,8 @@ def test_errors():
     assert STYLES == ("plain", "thinking")
 
 
-def test_real_train_file_every_answer_renders(shared_data):
-    path = shared_data / "tianchi_logic" / "round1_train_data.jsonl"
-    if not path.is_file():
-        pytest.skip(f"Tianchi logic data missing: {path}")
+def test_real_train_file_every_answer_renders(shared_file):
+    path = shared_file("tianchi_logic/round1_train_data.jsonl")
     n = 0
     for line in path.read_text(encoding="utf-8").splitlines():
         for rec in tianchi_records(json.loads(line)):

@@ -120,11 +120,9 @@ def test_eval_size_larger_than_verified(corpus, tmp_path):
         run([corpus[0]], tmp_path / "x", eval_size=10**6, progress=False)
 
 
-def test_real_inputs_together(shared_data, tmp_path):
-    sample = shared_data / "ascend2024_math" / "sample_dev.jsonl"
-    gsm8k = shared_data / "gsm8k" / "test.jsonl"
-    if not (sample.is_file() and gsm8k.is_file()):
-        pytest.skip("real contest sample or GSM8K test split missing")
+def test_real_inputs_together(shared_file, tmp_path):
+    sample = shared_file("ascend2024_math/sample_dev.jsonl")
+    gsm8k = shared_file("gsm8k/test.jsonl")
     report = run([sample, gsm8k], tmp_path / "real", eval_size=100, seed=0, progress=False)
     assert (report["read"], report["rejected"], report["duplicates"], report["kept"]) == (2319, 0, 0, 2319)
     assert report["verified"] == 2319
@@ -209,11 +207,9 @@ def test_rounding_quotas_and_contamination(corpus, tmp_path):
             assert len(rounded.partition(".")[2]) == 2 and abs(float(rounded) - float(answer)) <= 0.005 + 1e-9
 
 
-def test_tianchi_with_teacher_and_thinking_style(shared_data, tmp_path):
-    train = shared_data / "tianchi_logic" / "round1_train_data.jsonl"
-    test = shared_data / "tianchi_logic" / "round1_test_data.jsonl"
-    if not (train.is_file() and test.is_file()):
-        pytest.skip("Tianchi logic files missing")
+def test_tianchi_with_teacher_and_thinking_style(shared_file, tmp_path):
+    train = shared_file("tianchi_logic/round1_train_data.jsonl")
+    test = shared_file("tianchi_logic/round1_test_data.jsonl")
     from test_preprocess_teacher import Teacher
 
     # Keep it small: the first 20 problems of each file.

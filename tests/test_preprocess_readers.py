@@ -74,10 +74,8 @@ def test_missing_file_raises(tmp_path):
         read_records([tmp_path / "nope.jsonl"])
 
 
-def test_real_sample_reads_clean(shared_data):
-    path = shared_data / "ascend2024_math" / "sample_dev.jsonl"
-    if not path.is_file():
-        pytest.skip(f"real contest sample missing: {path}")
+def test_real_sample_reads_clean(shared_file):
+    path = shared_file("ascend2024_math/sample_dev.jsonl")
     good, rejected = read_records(path)
     assert len(good) == 1000 and rejected == []
     assert good[0]["line"] == 1 and good[-1]["line"] == 1000
@@ -165,11 +163,9 @@ def test_tianchi_bad_questions_are_rejected_with_reason(tmp_path):
     assert [(g["line"], g["logic"]["question_index"], g["solution"]) for g in good] == [(5, 0, "B"), (5, 1, "")]
 
 
-def test_real_tianchi_files(shared_data):
-    train = shared_data / "tianchi_logic" / "round1_train_data.jsonl"
-    test = shared_data / "tianchi_logic" / "round1_test_data.jsonl"
-    if not (train.is_file() and test.is_file()):
-        pytest.skip("Tianchi logic files missing")
+def test_real_tianchi_files(shared_file):
+    train = shared_file("tianchi_logic/round1_train_data.jsonl")
+    test = shared_file("tianchi_logic/round1_test_data.jsonl")
     good, rejected = read_records([train, test])
     assert rejected == []
     by_file = {str(train): [], str(test): []}

@@ -33,7 +33,6 @@ def torch_run(tmp_path_factory):
     from research.llama3.random_init import init_random_checkpoint
 
     work = tmp_path_factory.mktemp("torch_finetune")
-    os.environ.setdefault("LOCAL_DEFAULT_PATH", str(work / "mf"))
     (work / "conv.json").write_text(json.dumps(conversations(8), ensure_ascii=False), encoding="utf-8")
     assert mindrecord_main(["--input_glob", str(work / "conv.json"), "--config", str(TINY), "--seq_length", "128",
                             "--output_file", str(work / "train.mindrecord")]) == 0
