@@ -30,6 +30,8 @@ from .teacher import MODES
 # Free-text categories: their near-duplicates are rewordings of one problem, while two contest
 # computational items differing in a number are different problems.
 NEAR_DUP_CATEGORIES = ("word_problem", "english", "other")
+# Answers that preprocess.rounding cannot round: MATH \boxed{} LaTeX, fractions a/b, option letters.
+NON_DECIMAL_ANSWERS = ("english", "simplify", "logic")
 _TEACHER_KEYS = {"base_url", "model", "mode", "cache_dir", "api_key_env", "max_attempts", "workers",
                  "timeout", "temperature"}
 
@@ -75,6 +77,9 @@ class PreprocessConfig:
         for cat, decimals in self.rounding.items():
             if isinstance(decimals, bool) or not isinstance(decimals, int) or decimals < 0:
                 raise ValueError(f"rounding for {cat!r} must be an integer >= 0, got {decimals!r}")
+            if cat in NON_DECIMAL_ANSWERS:
+                raise ValueError(f"rounding for {cat!r}: its answers are not decimal numbers "
+                                 f"(rounding applies to categories other than {NON_DECIMAL_ANSWERS})")
         if self.logic_style not in STYLES:
             raise ValueError(f"logic_style must be one of {STYLES}, got {self.logic_style!r}")
         if self.teacher is not None:

@@ -52,6 +52,7 @@ def test_example_config_loads():
 
 @pytest.mark.parametrize("text, msg", [
     ("rounding: {division: -1}", "rounding for 'division'"),
+    ("rounding: {logic: 2}", "rounding for 'logic': its answers are not decimal numbers"),
     ("quotas: {adition: 5}", "unknown category 'adition'"),
     ("near_duplicates: {threshold: 1.5}", "threshold"),
     ("logic_style: fancy", "logic_style"),
