@@ -78,6 +78,6 @@ def test_lite_backend_when_available(export_ckpts):
         # No mindspore-lite wheel for this Python: the backend must refuse clearly, not fall back silently.
         with pytest.raises(RuntimeError, match="needs the mindspore_lite package"):
             run_mindir(str(mindir), ids, backend="lite")
-        return
+        pytest.skip("mindspore_lite not installed: the refusal was checked, Lite parity was not run")
     np.testing.assert_allclose(run_mindir(str(mindir), ids, backend="lite"), run_mindir(str(mindir), ids),
                                rtol=1e-4, atol=1e-5)
