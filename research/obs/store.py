@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 
 from .integrity import effective_part_size, file_digests
+from .safe_path import target_inside
 from .settings import ObsSettings
 
 log = logging.getLogger(__name__)
@@ -312,16 +313,31 @@ class ObsStore:
         The MD5 is the one stored in the object's metadata at upload, else a plain-MD5 ETag; an object
         with neither (multipart upload by another tool) is checked by size only, with a warning.
 
+        Every object name is checked before anything is written (``safe_path``): one whose key would
+        leave ``dest`` (``..`` segments, a doubled slash before an absolute path, backslashes...) fails
+        the whole download, naming each such key. A partial run that looks complete is worse than
+        none, and such keys mean that someone else wrote into the run's prefix. Folder markers (empty
+        objects whose key ends in ``/``, as the OBS console creates them) are skipped.
+
         Raises:
-            ObsError: no such run, a failed download, or a mismatch (the bad file is deleted).
+            ObsError: no such run, an unsafe key (nothing is written), a failed download, or a
+                mismatch (the bad file is deleted).
         """
-        objects = self.list_run(run_id)
+        objects = [o for o in self.list_run(run_id) if not (o.size == 0 and (o.name == "" or o.name.endswith("/")))]
         if not objects:
             raise ObsError(f"no objects under {self.url}/{run_id}/")
         dest = Path(dest)
-        out = []
+        targets, refused = [], []
         for obj in objects:
-            target = dest / obj.name
+            try:
+                targets.append(target_inside(dest, obj.name))
+            except ValueError as e:
+                refused.append(f"obs://{self.url.bucket}/{self.url.key(run_id)}/{obj.name}: {e}")
+        if refused:
+            raise ObsError(f"refusing to download {self.url}/{run_id}/ into {dest}: {len(refused)} object key(s) "
+                           f"would be written outside it; nothing was downloaded:\n  " + "\n  ".join(refused))
+        out = []
+        for obj, target in zip(objects, targets):
             target.parent.mkdir(parents=True, exist_ok=True)
             key = self.url.key(run_id, obj.name)
             self._call(f"download obs://{self.url.bucket}/{key}", self.client.downloadFile, self.url.bucket, key,
