@@ -5,7 +5,8 @@ record lists the parts already acknowledged, so a rerun after a crash sends only
 Before resuming, the record is checked against the server (ListParts): a record whose upload id the
 server no longer knows, or whose parts it does not hold, is stale; the upload is then aborted and
 restarted from scratch. After every upload the object's size and ETag are compared with digests of
-the local file (see ``integrity.file_digests``); downloads are checked against the MD5 stored in the
+the local file (see ``integrity.file_digests``), and the file must be unchanged (size, modification
+time, inode) since before it was hashed, else the object is deleted; downloads are checked against the MD5 stored in the
 object's metadata at upload. A mismatch raises and the bad object or file is deleted.
 """
 from __future__ import annotations
@@ -76,6 +77,12 @@ class UploadResult:
     etag: str
     resumed: bool
     restarted_stale: bool
+
+
+def _file_state(path: Path) -> tuple[int, int, int, int]:
+    """``(size, mtime_ns, inode, device)``: changes when a file is appended to, rewritten or replaced."""
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev
 
 
 def _etag(value) -> str:
@@ -212,7 +219,8 @@ class ObsStore:
         Raises:
             FileNotFoundError: ``local`` is missing.
             ObsError: bucket/endpoint problems, a failed part (the resume record is kept, so a rerun
-                continues), or a verification mismatch (the object is deleted).
+                continues), a verification mismatch, or a file that changed (grew, was rewritten or
+                replaced) while it was hashed and sent (the object is deleted in both cases).
         """
         local = Path(local)
         if not local.is_file():
@@ -221,7 +229,8 @@ class ObsStore:
         record_path = self.record_path(local, key)
         self.check_bucket()
         resumed, stale = self._check_record(record_path, key)
-        part_size = effective_part_size(local.stat().st_size, self.settings.part_size)
+        before = _file_state(local)  # taken before hashing: any later change shows up after the upload
+        part_size = effective_part_size(before[0], self.settings.part_size)
         size, md5, expected_etag = file_digests(local, part_size)
         where = f"obs://{self.url.bucket}/{key}"
         log.info("uploading %s -> %s (%d bytes, part size %d, %d concurrent%s)", local, where, size, part_size,
@@ -238,7 +247,24 @@ class ObsStore:
             status = getattr(resp, "status", None)
             raise ObsError(f"upload {local} -> {where} failed: HTTP {status} {getattr(resp, 'errorCode', '')}")
         self.verify_object(key, size, md5, expected_etag)
+        self._check_unchanged(local, key, before)
         return UploadResult(key, size, md5, expected_etag, resumed, stale)
+
+    def _check_unchanged(self, local: Path, key: str, before: tuple) -> None:
+        """Delete the object and raise ``ObsError`` if ``local`` changed since ``before`` was taken.
+
+        The object then holds a snapshot that matches the digests taken at the start (so size and
+        ETag verify) but not the file as it is now: a file that grows during the upload (a checkpoint
+        still being written) keeps its old length in the object.
+        """
+        after = _file_state(local) if local.exists() else None
+        if after == before:
+            return
+        self.client.deleteObject(self.url.bucket, key)
+        now = "deleted" if after is None else f"{after[0]} bytes"
+        raise ObsError(f"{local} changed while it was being uploaded to obs://{self.url.bucket}/{key} "
+                       f"({before[0]} bytes at the start, {now} at the end; modification time, inode or size "
+                       f"differ): object deleted; upload it again once the file is complete")
 
     def verify_object(self, key: str, size: int, md5: str, multipart_etag: str) -> None:
         """Compare the stored object with local digests; delete it and raise ``ObsError`` on mismatch.
