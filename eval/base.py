@@ -14,7 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from eval.files import read_jsonl, run_with_baseline
+from eval.files import run_with_baseline
+from eval.predictions import load_predictions
 from eval.model_args import add_model_args, make_generator, model_source, positive_int
 from eval.plots import plot_bars
 from eval.squad import read_first_questions, render_prompt, retention, score_squad
@@ -56,9 +57,11 @@ def run(args: argparse.Namespace, baseline: dict | None = None) -> dict:
     """Generate (model mode), grade, write the outputs; return the metrics dict."""
     started = time.time()
     items = read_first_questions(args.squad, limit=args.limit)
+    rejected = []
     if args.predictions:
-        predictions = {str(r["id"]): r["generation"] for r in read_jsonl(args.predictions)}
-        source = {"predictions": str(args.predictions)}
+        rows, rejected, counts = load_predictions(args.predictions, [item["id"] for item in items], args.squad)
+        predictions = {str(r["id"]): r["generation"] for r in rows}
+        source = {"predictions": str(args.predictions), **counts}
     else:
         texts = make_generator(args)([render_prompt(item) for item in items])
         predictions = {item["id"]: text for item, text in zip(items, texts)}
@@ -73,6 +76,7 @@ def run(args: argparse.Namespace, baseline: dict | None = None) -> dict:
         metrics["pass"] = all(c["pass"] for c in metrics["retention"].values())
     metrics["wall_time_s"] = round(time.time() - started, 3)
     metrics["predictions_file"] = str(write_jsonl_atomic(out / "predictions.jsonl", result["items"]))
+    metrics["rejected_file"] = str(write_jsonl_atomic(out / "rejected_predictions.jsonl", rejected))
     series = {"base": _flat(baseline), "this run": _flat(metrics)} if baseline else {"score": _flat(metrics)}
     metrics["plot_file"] = plot_bars(series, out / "scores.png", title="Base capability (SQuAD-style)",
                                      ylabel="score (%)", ylim=(0, 100))

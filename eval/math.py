@@ -2,8 +2,10 @@
 
 Either score an existing predictions file or generate the predictions with a model first. Writes
 ``predictions.jsonl`` (each item plus ``generation``, ``extracted``, ``correct``; re-scorable with
-``--predictions``) and ``metrics.json`` to ``--output_dir``, atomically, and prints the Markdown
-accuracy table.
+``--predictions``), ``rejected_predictions.jsonl`` (bad lines of ``--predictions`` with file, line and
+reason, :mod:`eval.predictions`) and ``metrics.json`` to ``--output_dir``, atomically, and prints the
+Markdown accuracy table. Exit status 1 when ``--predictions`` is empty or none of its ids matches an
+item; a partial match is a warning with counts.
 
 Model options and loading are shared with the other evaluation CLIs (:mod:`eval.model_args`).
 Also writes ``accuracy_by_category.png`` (before/after bars with ``--baseline``) and ``report.md``.
@@ -16,7 +18,8 @@ import time
 from pathlib import Path
 
 from eval.compare import RULES, parse_rule
-from eval.files import read_jsonl, run_with_baseline
+from eval.files import run_with_baseline
+from eval.predictions import load_predictions
 from preprocess.atomic import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from eval.math_accuracy import LLAMA3_8B_PARAMS, contest_score, format_table, score
 from eval.math_items import read_math_items
@@ -87,9 +90,11 @@ def run(args: argparse.Namespace, baseline: dict | None = None) -> dict:
     bars when ``baseline`` metrics are given), and return the metrics dict."""
     started = time.time()
     items = read_math_items(args.items, limit=args.limit)
+    rejected = []
     if args.predictions:
-        predictions = read_jsonl(args.predictions)
-        source = {"predictions": str(args.predictions)}
+        predictions, rejected, counts = load_predictions(args.predictions, [item["id"] for item in items],
+                                                          args.items)
+        source = {"predictions": str(args.predictions), **counts}
     else:
         predictions = _predict(args, items)
         source = {**model_source(args), "template": args.template}
@@ -116,6 +121,7 @@ def run(args: argparse.Namespace, baseline: dict | None = None) -> dict:
                                      title=f"Math accuracy by category (rule {args.rule})",
                                      ylabel="accuracy (%)", ylim=(0, 100))
     metrics["predictions_file"] = str(write_jsonl_atomic(out / "predictions.jsonl", result["items"]))
+    metrics["rejected_file"] = str(write_jsonl_atomic(out / "rejected_predictions.jsonl", rejected))
     metrics["metrics_file"] = str(out / "metrics.json")
     metrics["report_file"] = str(write_text_atomic(out / "report.md", _report(metrics, baseline)))
     write_json_atomic(out / "metrics.json", metrics)

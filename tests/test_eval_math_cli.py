@@ -51,7 +51,7 @@ def test_predictions_mode_writes_outputs_and_prints_table(files, tmp_path, capsy
     assert [(r["id"], r["extracted"], r["correct"]) for r in rows] == [
         ("a", "54.75", True), ("b", "60.5", False), ("c", "210562442992.22696", True), ("d", "8", True)]
     assert sorted(os.listdir(out)) == ["accuracy_by_category.png", "metrics.json", "predictions.jsonl",
-                                       "report.md"]  # no temp files left
+                                       "rejected_predictions.jsonl", "report.md"]  # no temp files left
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "| **overall** | 4 | 75.00% (3) |" in report and "rule `relative`" in report
     assert "(1 - 3,407,872 / 8,030,000,000) x 0.3 + accuracy x 0.7 = **0.8249**" in report
