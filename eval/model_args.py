@@ -27,6 +27,18 @@ def positive_int(value: str) -> int:
     return n
 
 
+def mindformers_config(value: str) -> str:
+    """argparse type: a MindFormers YAML that passes ``research.llama3.config_check`` (checked when the
+    command line is parsed, before any model or data is loaded)."""
+    from research.llama3.config_check import validate_config
+
+    try:
+        validate_config(value)
+    except (OSError, ValueError) as exc:  # ConfigError is a ValueError; yaml.YAMLError too broad to name
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
 def _bool(value: str) -> bool:
     """argparse type: true/false (MindFormers' run_mindformer.py spells booleans this way)."""
     if value.lower() not in ("true", "false"):
@@ -44,8 +56,9 @@ def add_model_args(parser: argparse.ArgumentParser, source: argparse._MutuallyEx
     source.add_argument("--load_checkpoint",
                         help="MindFormers base checkpoint (.ckpt); needs --config (model dims, tokenizer, "
                              "LoRA alpha/rank)")
-    parser.add_argument("--config", default=None,
-                        help="MindFormers YAML of the checkpoint (needed with --load_checkpoint)")
+    parser.add_argument("--config", default=None, type=mindformers_config,
+                        help="MindFormers YAML of the checkpoint (needed with --load_checkpoint); checked against "
+                             "the MindFormers 1.9 schema first (research.llama3.config_check)")
     parser.add_argument("--model_file", default=None,
                         help="tokenizer file (e.g. Meta's tokenizer.model) overriding the YAML's "
                              "processor.tokenizer path; the YAML still names the tokenizer type")

@@ -391,7 +391,10 @@ def main(argv=None) -> int:
     if args.config:
         if args.tokenizer:
             parser.error("--tokenizer is for runs without --config; the YAML's processor.tokenizer decides")
-        tokenizer = tokenizer_from_config(args.config, args.model_file)
+        try:
+            tokenizer = tokenizer_from_config(args.config, args.model_file)
+        except (OSError, KeyError, ValueError) as exc:  # ValueError: config_check.ConfigError lists each key
+            parser.error(f"--config: {exc}")
     else:
         if not args.model_file:
             parser.error("give --config YAML, or --model_file (with --tokenizer, default llama3)")

@@ -94,6 +94,10 @@ export HF_HUB_OFFLINE=1                       # everything comes from installed 
 T0=$(date +%s)
 step() { echo; echo "== [$(( $(date +%s) - T0 ))s] $*"; }
 
+step "config check: $CONFIG"
+# Misspelt keys stop the job here, before any data work (errors on stderr; MindFormers' import noise to the log).
+"$PY" -m research.llama3.config_check "$CONFIG" > "$RUN/config_check.log" || exit 2
+
 step "1/7 data"
 if [ ${#DATA[@]} -eq 0 ]; then
   "$PY" -m preprocess.generate --n "$NUM_SAMPLES" --seed "$SEED" --output "$RUN/data/generated.jsonl"

@@ -43,7 +43,9 @@ def lite_available() -> bool:
 
 def _model_config(config_path: str, seq_length: int | None, batch_size: int) -> dict:
     from mindformers import MindFormerConfig
+    from research.llama3.config_check import validate_config
 
+    validate_config(config_path)
     model_config = dict(MindFormerConfig(config_path).model.model_config)
     # One fixed-shape forward, no KV cache: use_past has no CPU kernels in MindFormers 1.9.
     model_config.update(batch_size=batch_size, use_past=False)

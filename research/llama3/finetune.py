@@ -23,7 +23,8 @@ Checkpoints in ``<output_dir>`` (MindFormers' layout, one ``rank_<N>/`` each; th
 state every ``--save_steps`` steps (what ``--resume`` continues from), ``checkpoint_trainable/`` the LoRA
 weights at the same steps, ``checkpoint_epoch/`` the LoRA weights at every epoch end.
 
-Exit status: 0 done; 3 the loss became NaN/Inf (the newest checkpoint is the last good one).
+Exit status: 0 done; 2 the YAML fails ``config_check`` (misspelt key, unregistered type...; nothing
+is started); 3 the loss became NaN/Inf (the newest checkpoint is the last good one).
 """
 import argparse
 import glob
@@ -34,6 +35,7 @@ import sys
 import yaml
 
 from preprocess.atomic import write_text_atomic
+from research.llama3.config_check import ConfigError
 from research.llama3 import callbacks  # registers LossJsonlMonitor, EpochLoraCheckpoint with MindFormers
 from research.obs import callback as _obs_callback  # noqa: F401  registers ObsCheckpointUploader for YAML callbacks
 from research.llama3.resume import find_resume_point, truncate_loss_log
@@ -90,10 +92,14 @@ def build_config(config_path: str, train_dataset: str, load_checkpoint: str | No
 
     Raises:
         FileNotFoundError: the YAML, dataset or checkpoint does not exist.
+        config_check.ConfigError: the YAML does not match the MindFormers 1.9 schema (unknown key,
+            unregistered type...), before anything else is read.
         ValueError: resuming from a checkpoint at or past ``stop_step``.
     """
     from mindformers import MindFormerConfig
+    from research.llama3.config_check import validate_config
 
+    validate_config(config_path)  # misspelt keys would otherwise reach graph compilation
     for path in (config_path, train_dataset, load_checkpoint):
         if path and not os.path.exists(path):
             raise FileNotFoundError(f"not found: {path}")
@@ -196,8 +202,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     run_dir = rank_run_dir(args.run_dir)
     os.makedirs(run_dir, exist_ok=True)
-    config = build_config(args.config, args.train_dataset, args.load_checkpoint or None, args.output_dir,
-                          args.run_dir, args.stop_step, args.seed, args.save_steps, args.resume)
+    try:
+        config = build_config(args.config, args.train_dataset, args.load_checkpoint or None, args.output_dir,
+                              args.run_dir, args.stop_step, args.seed, args.save_steps, args.resume)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if config.resume_training:
         print(f"resuming from {config.load_checkpoint}", flush=True)
     write_text_atomic(os.path.join(run_dir, "config.yaml"),

@@ -29,7 +29,9 @@ def init_random_checkpoint(config_path: str, output: str, seed: int = 0) -> int:
     """Save a random base model for ``config_path`` to ``output`` atomically; return its parameter count."""
     import mindspore as ms
     from mindformers import MindFormerConfig
+    from research.llama3.config_check import validate_config
 
+    validate_config(config_path)
     ms.set_seed(seed)
     config = MindFormerConfig(config_path)
     model = build_model(config.model.model_config)

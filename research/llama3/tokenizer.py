@@ -86,15 +86,18 @@ def build_tokenizer(spec: dict, model_file: str | None = None) -> Tokenizer:
 def tokenizer_from_config(config_path: str, model_file: str | None = None) -> Tokenizer:
     """Build the tokenizer named by a MindFormers YAML's ``processor.tokenizer`` section.
 
-    The pad id is the YAML's ``model.model_config.pad_token_id`` when it sets one.
+    The pad id is the YAML's ``model.model_config.pad_token_id`` when it sets one. The YAML is
+    checked first (``config_check``, ``base_config`` resolved), so every entry that builds a tokenizer
+    from a YAML (``preprocess.mindrecord --config``, the evaluation CLIs) rejects misspelt keys.
 
     Raises:
+        config_check.ConfigError: the YAML does not match the MindFormers 1.9 schema.
         KeyError: the YAML has no ``processor.tokenizer`` section.
     """
-    import yaml
+    from research.llama3.config_check import resolved_config, validate_config
 
-    with open(config_path, encoding="utf-8") as f:
-        config = yaml.safe_load(f)
+    validate_config(config_path)
+    config = resolved_config(config_path)
     try:
         spec = config["processor"]["tokenizer"]
     except (KeyError, TypeError):
