@@ -19,7 +19,7 @@ MINDFORMERS_YAMLS = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if p.pa
 
 def _child(tmp_path, text, name="child.yaml", base=TINY):
     path = tmp_path / name
-    path.write_text(f"base_config: {base}\n{text}", encoding="utf-8")
+    path.write_text((f"base_config: {base}\n" if base else "") + text, encoding="utf-8")
     return path
 
 
@@ -184,3 +184,19 @@ def test_finetune_sh_stops_before_any_data_work(tmp_path):
         assert "1/7 data" not in proc.stdout and list((run / "data").iterdir()) == []
     finally:
         shutil.rmtree(run, ignore_errors=True)
+
+
+@pytest.mark.parametrize("text,key_path,message", [
+    ("callbacks:\n  type: MFLossMonitor\n", "callbacks", "must be a list of mappings with a 'type', got dict"),
+    ("callbacks:\n  - MFLossMonitor\n", "callbacks[0]", "must be a mapping with a 'type', got str"),
+    ("optimizer:\n  type: [AdamW]\n", "optimizer.type", "no 'type' naming a registered MindFormers optimizer class"),
+])
+def test_malformed_sections_reported_not_crashing(tmp_path, text, key_path, message):
+    problems = check_config(_child(tmp_path, text, base=None))
+    assert [(p.path, p.message) for p in problems] == [(key_path, message)]
+
+
+def test_base_that_cannot_be_merged(tmp_path):
+    child = _child(tmp_path, "callbacks:\n  type: MFLossMonitor\n")
+    with pytest.raises(ValueError, match=f"{child}: cannot be merged with its base_config"):
+        check_config(child)

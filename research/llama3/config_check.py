@@ -117,8 +117,9 @@ class _Checker:
         if not isinstance(section, dict):
             return None
         name = section.get("type")
-        if name is None:
-            self.report(keys, f"no 'type' (a registered MindFormers {module_type} class)")
+        if not isinstance(name, str):
+            self.report(keys + ("type",) if "type" in section else keys,
+                        f"no 'type' naming a registered MindFormers {module_type} class")
             return None
         if schema.find_class(module_type, name) is None:
             self.report(keys + ("type",), f"{name!r} is not a registered MindFormers {module_type} class"
@@ -139,7 +140,13 @@ class _Checker:
         for where, module_type in schema.SECTION_MODULE_TYPES.items():
             head, _, tail = where.partition(".")
             if head.endswith("[]"):
-                for i, item in enumerate(config.get(head[:-2]) or []):
+                items = config.get(head[:-2]) or []
+                if not isinstance(items, list):
+                    self.report((head[:-2],), f"must be a list of mappings with a 'type', got {type(items).__name__}")
+                    continue
+                for i, item in enumerate(items):
+                    if not isinstance(item, dict):
+                        self.report((head[:-2], i), f"must be a mapping with a 'type', got {type(item).__name__}")
                     self.typed(item, (head[:-2], i), module_type)
                 continue
             section = config.get(head)
@@ -164,7 +171,8 @@ class _Checker:
         if not isinstance(model, dict):
             return
         self.keys(model, ("model",), {"model_config", "arch"}, "'model' (model_config, arch)")
-        pet = (model.get("model_config") or {}).get("pet_config")
+        model_config = model.get("model_config")
+        pet = model_config.get("pet_config") if isinstance(model_config, dict) else None
         if not isinstance(pet, dict):
             return
         keys = ("model", "model_config", "pet_config")
@@ -210,6 +218,8 @@ def resolved_config(path: str | os.PathLike) -> dict:
         config = MindFormerConfig._file2dict(path)
     except AttributeError:  # yaml.safe_load gave a list/str: MindFormers calls .items() on it
         raise ValueError(f"{path}: not a YAML mapping of MindFormers settings") from None
+    except TypeError as e:  # a mapping over a base's list (or the reverse): MindFormers' merge fails
+        raise ValueError(f"{path}: cannot be merged with its base_config ({e})") from None
     except yaml.YAMLError as e:
         raise ValueError(f"{path}: not valid YAML ({e})") from None
     return dict(config)

@@ -98,7 +98,10 @@ def class_keys(module_type: str, name: str) -> frozenset[str]:
     cls = find_class(module_type, name)
     keys = constructor_params(cls) | {"type"}
     if module_type == "config":
-        keys |= {k for k in vars(cls()) if not k.startswith("_")}
+        try:
+            keys |= {k for k in vars(cls()) if not k.startswith("_")}
+        except TypeError:  # a config class without defaults for every parameter: its signature must do
+            pass
     if module_type == "dataset_loader":
         keys |= DATA_LOADER_EXTRA
     return frozenset(keys)
