@@ -99,6 +99,8 @@ def _locate(files: list[str], keys: tuple) -> tuple[str, int]:
 
 
 class _Checker:
+    """Walks one resolved config and collects ``Problem``s; ``files`` locate each key (child first)."""
+
     def __init__(self, files: list[str]):
         self.files = files
         self.problems: list[Problem] = []

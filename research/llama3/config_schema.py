@@ -109,6 +109,7 @@ def class_keys(module_type: str, name: str) -> frozenset[str]:
 
 @functools.lru_cache(maxsize=1)
 def top_level_keys() -> frozenset[str]:
+    """Keys allowed at the top of a YAML: general settings and section names."""
     _mindformers()
     from mindformers.core.config_args import ConfigArguments, MFContextConfig
     from mindformers.tools.register.template import CONFIG_NAME_TO_CLASS, GeneralConfig
@@ -139,6 +140,7 @@ def section_keys() -> dict[str, frozenset[str]]:
 
 @functools.lru_cache(maxsize=1)
 def run_modes() -> tuple[str, ...]:
+    """The ``run_mode`` values MindFormers' template knows (others only get a warning from it)."""
     from mindformers.tools.register.template import ConfigTemplate
 
     return tuple(ConfigTemplate._run_modes)
