@@ -224,8 +224,10 @@ def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, pro
     for i, (cot, answer, verified, reason) in zip(kept_idx, results):
         rec, category = good[i], keyed[i][1]
         suffix = f".q{rec['logic']['question_index'] + 1}" if "logic" in rec else ""
+        # A JSON array element is named by its index: a minified array holds many on one line.
+        place = f"-{rec['line']}" if rec.get("element") is None else f"[{rec['element']}]"
         item = {
-            "id": f"{prefixes[rec['file']]}-{rec['line']}{suffix}",
+            "id": f"{prefixes[rec['file']]}{place}{suffix}",
             "source": rec["file"],
             "category": category,
             "problem": rec["problem"],
