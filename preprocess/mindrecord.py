@@ -29,7 +29,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from multiprocessing import get_context
@@ -37,7 +36,8 @@ from multiprocessing import get_context
 import numpy as np
 from tqdm import tqdm
 
-from preprocess.atomic import write_json_atomic
+from preprocess.atomic import make_temp_dir, remove_stale_temp_dirs, write_json_atomic
+from preprocess.readers import lone_surrogate, undecodable
 from preprocess.templates import EOS, ChatTemplate, TEMPLATES, get_template
 
 IGNORE_INDEX = -100
@@ -74,6 +74,10 @@ def conversation_turns(conv, where: str) -> tuple[list[tuple[str, str]], str | N
             raise ValueError(f"{where}.conversations[{i}].from: expected 'human' or 'gpt'")
         if not isinstance(turn.get("value"), str):
             raise ValueError(f"{where}.conversations[{i}].value: missing or not a string")
+    # The tokenizer cannot encode a lone surrogate: one such turn would end the whole conversion.
+    bad_text = lone_surrogate(turns, "conversations")
+    if bad_text:
+        raise ValueError(f"{where}: {bad_text}")
     start = 0
     if turns and turns[0]["from"] != "human":
         start, notes = 1, ["leading non-human message skipped"]
@@ -216,11 +220,19 @@ def load_conversations(paths: Sequence[str]) -> Iterator[tuple[str, str, object]
     ``where`` is ``file[index]``; ``id`` is the conversation's ``id`` or that ``where``.
 
     Raises:
-        ValueError: a file is not a JSON list, naming the file.
+        ValueError: a file is not valid UTF-8 JSON (truncated, nested too deeply, an integer over
+            Python's 4300 digits) or not a JSON list, naming the file (and line and column).
     """
     for path in paths:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        try:
+            with open(path, "rb") as f:
+                data = json.loads(f.read().decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path}: invalid UTF-8 at byte {exc.start}") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        except (ValueError, RecursionError) as exc:
+            raise ValueError(f"{path}: not JSON: {undecodable(exc)}") from None
         if not isinstance(data, list):
             raise ValueError(f"{path}: expected a JSON list of conversations, got {type(data).__name__}")
         name = os.path.basename(path)
@@ -311,7 +323,9 @@ def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, o
     out_dir = os.path.dirname(os.path.abspath(output_file))
     os.makedirs(out_dir, exist_ok=True)
     names = [os.path.basename(f) for f in output_files(output_file, file_partition)]
-    tmp_dir = tempfile.mkdtemp(prefix=".mindrecord-", dir=out_dir)
+    # A killed run's work directory is only recognizable as dead now; remove it before adding ours.
+    remove_stale_temp_dirs(out_dir, ".mindrecord-")
+    tmp_dir = str(make_temp_dir(out_dir, ".mindrecord-"))
     try:
         writer = FileWriter(os.path.join(tmp_dir, os.path.basename(output_file)), shard_num=file_partition,
                             overwrite=True)
@@ -397,9 +411,12 @@ def main(argv=None) -> int:
             parser.error("give --config YAML, or --model_file (with --tokenizer, default llama3)")
         kind = TOKENIZER_KINDS[args.tokenizer or "llama3"]
         tokenizer = build_tokenizer({"type": kind}, args.model_file)
-    report = convert(load_conversations(paths), tokenizer, get_template(args.template), args.seq_length,
-                     args.output_file, packing=args.packing, file_partition=args.file_partition,
-                     num_workers=args.num_workers)
+    try:
+        report = convert(load_conversations(paths), tokenizer, get_template(args.template), args.seq_length,
+                         args.output_file, packing=args.packing, file_partition=args.file_partition,
+                         num_workers=args.num_workers)
+    except ValueError as exc:
+        parser.error(str(exc))  # exits with status 2
     print(f"wrote {report['records']} records ({report['samples']} samples) to {', '.join(report['files'])}: "
           f"truncated {len(report['truncated'])}, dropped {len(report['dropped'])}, "
           f"skipped {len(report['skipped'])}; pad share {report['pad_share']:.1%} "

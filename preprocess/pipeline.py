@@ -1,7 +1,8 @@
 """End-to-end preprocessing: read -> validate -> classify -> dedup -> verify + CoT -> split ->
 contamination check -> quotas -> write.
 
-Outputs in ``output_dir`` (each replaced atomically):
+Outputs in ``output_dir``, replaced together (``preprocess.atomic.write_set_atomic``: staged in a
+hidden directory, then committed; a kill or a full disk leaves the previous set whole):
     items.jsonl         one record per kept item:
                         {id, source, category, problem, solution, answer, cot, verified}
                         (+ ``logic``: {problem_id, question_index, ...} for Tianchi records)
@@ -41,7 +42,8 @@ from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-from .atomic import write_json_array_atomic, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from .atomic import (write_json_array_atomic, write_json_atomic, write_jsonl_atomic, write_set_atomic,
+                     write_text_atomic)
 from .classify import CATEGORIES, classify
 from .config import PreprocessConfig
 from .cot import synthesize
@@ -166,6 +168,8 @@ def run(
     Raises:
         FileNotFoundError: an input or contamination file does not exist.
         ValueError: bad settings, or ``eval_size`` exceeds the number of verified items.
+        preprocess.atomic.OutputError: the outputs cannot be written (full disk, permissions); the
+            previous outputs in ``output_dir`` are left whole.
     """
     cfg = (config or PreprocessConfig()).with_overrides(eval_size=eval_size, seed=seed)
     # The run builds millions of long-lived, acyclic objects; the cyclic collector would re-scan
@@ -271,12 +275,14 @@ def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, pro
     report = _report(inputs, cfg, keyed, bad_lines, dup_per, near_per, items, train, held,
                      len(candidates) - len(clean), sampled, teacher_counts)
     rejected = [{"kind": "invalid_line", **b} for b in bad_lines] + failures
-    write_jsonl_atomic(out / "items.jsonl", items)
-    write_jsonl_atomic(out / "eval.jsonl", held)
-    write_json_array_atomic(out / "conversations.json", conversations)
-    write_jsonl_atomic(out / "rejected.jsonl", rejected)
-    write_json_atomic(out / "report.json", report)
-    write_text_atomic(out / "report.md", render_markdown(report))
+    write_set_atomic(out, {
+        "items.jsonl": lambda path: write_jsonl_atomic(path, items),
+        "eval.jsonl": lambda path: write_jsonl_atomic(path, held),
+        "conversations.json": lambda path: write_json_array_atomic(path, conversations),
+        "rejected.jsonl": lambda path: write_jsonl_atomic(path, rejected),
+        "report.json": lambda path: write_json_atomic(path, report),
+        "report.md": lambda path: write_text_atomic(path, render_markdown(report)),
+    }, tag="preprocess")
     return report
 
 

@@ -159,7 +159,7 @@ def _object_span(lines: list[bytes], i: int) -> int:
         return 1
     for raw in lines[i + 1:i + n]:
         obj, reason = decode_line(raw)
-        if not reason and isinstance(obj, dict) and any(all(k in obj for k in keys) for keys in FORMATS.values()):
+        if not reason and _is_record(obj):
             return 1
     return n
 
@@ -176,7 +176,7 @@ def parse_unit(unit: tuple, fmt: str = "auto") -> tuple[list[dict], dict | None]
     if isinstance(payload, bytes):
         payload, reason = decode_line(payload)
     if not reason:
-        reason = _lone_surrogate(payload)
+        reason = lone_surrogate(payload)
     if not reason:
         try:
             return [{**where, **r} for r in parse_object(payload, fmt)], None
@@ -196,10 +196,10 @@ def decode_line(raw: bytes) -> tuple[object, str]:
     except json.JSONDecodeError as exc:
         return None, f"not JSON: {exc.msg} at column {exc.colno}"
     except (ValueError, RecursionError) as exc:
-        return None, _undecodable(exc)
+        return None, undecodable(exc)
 
 
-def _undecodable(exc: Exception) -> str:
+def undecodable(exc: Exception) -> str:
     """Reason for a JSON text the json module refuses beyond syntax (depth, integer size)."""
     if isinstance(exc, RecursionError):
         return "not JSON: nested too deeply to decode"
@@ -207,13 +207,13 @@ def _undecodable(exc: Exception) -> str:
     return f"not JSON: {str(exc).split(';')[0]}"
 
 
-def _lone_surrogate(obj: object) -> str:
-    """Reason naming the first string (key or value) holding a lone UTF-16 surrogate, else "".
+def lone_surrogate(obj: object, path: str = "") -> str:
+    """Reason naming a string (key or value) of ``obj`` holding a lone UTF-16 surrogate, else "".
 
-    JSON may spell one (``"\\ud800"``) but it is not a character: it cannot be written as UTF-8
+    ``path`` prefixes the JSON path in the reason (``conversations[1].value``). JSON may spell one (``"\\ud800"``) but it is not a character: it cannot be written as UTF-8
     nor tokenized. Iterative, as a decoded value can be nested almost as deep as the recursion limit.
     """
-    stack = [(obj, "")]
+    stack = [(obj, path)]
     while stack:
         value, path = stack.pop()
         if isinstance(value, str):
@@ -224,7 +224,8 @@ def _lone_surrogate(obj: object) -> str:
         elif isinstance(value, dict):
             for key, item in value.items():
                 if _SURROGATE.search(key):
-                    return f"lone surrogate in a key of {path.lstrip('.') or 'the record'} (not valid Unicode)"
+                    return (f"lone surrogate in a key of {path.lstrip('.') or 'the record'} "
+                            "(invalid UTF-8 or an unpaired \\u escape)")
                 stack.append((item, f"{path}.{key}"))
         elif isinstance(value, list):
             stack.extend((item, f"{path}[{i}]") for i, item in enumerate(value))
@@ -264,14 +265,14 @@ def _iter_array(data: bytes):
         return line
 
     while pos < n and text[pos] != "]":
-        start = line_at(pos)
+        begin, start = pos, line_at(pos)
         try:
             obj, pos = decoder.raw_decode(text, pos)
             reason = ""
         except json.JSONDecodeError as exc:
             obj, reason, fail = None, f"not JSON: {exc.msg} (line {exc.lineno} column {exc.colno})", exc.pos
         except (ValueError, RecursionError) as exc:
-            obj, reason, fail = None, _undecodable(exc), pos + 1
+            obj, reason, fail = None, undecodable(exc), pos + 1
         if not reason:
             pos = skip(pos)
             if pos < n and text[pos] == ",":
@@ -285,7 +286,7 @@ def _iter_array(data: bytes):
                 obj, reason, fail = None, "not JSON: expected ',' or ']' after the element", pos
         if reason:
             yield start, None, reason, element
-            pos = _resync(text, decoder, fail)
+            pos = _resync(text, decoder, begin, fail)
         element += 1
     if pos >= n:
         return None
@@ -295,19 +296,30 @@ def _iter_array(data: bytes):
     return line_at(pos), rest.encode("utf-8", "surrogateescape")
 
 
-def _resync(text: str, decoder: json.JSONDecoder, pos: int) -> int:
-    """Position of the next intact array element after ``pos`` (a ``{`` that decodes to a value
-    followed by ``,`` or ``]``), or of a ``]`` alone on its line (the array's end), else the end."""
-    for m in _RESYNC.finditer(text, pos):
+def _resync(text: str, decoder: json.JSONDecoder, start: int, fail: int) -> int:
+    """Where reading goes on after the broken element that starts at ``start`` (error at ``fail``).
+
+    That is the next ``{`` that decodes to a value followed by ``,`` or ``]`` and lies past the
+    error or is a whole record by itself (a broken string can swallow the next element of a
+    minified array), or a ``]`` alone on its line (the array's end); else the end of the text.
+    """
+    for m in _RESYNC.finditer(text, start + 1):
         if m.group() != "{":
-            return m.end() - 1
+            if m.start() >= fail:
+                return m.end() - 1
+            continue
         try:
-            _, end = decoder.raw_decode(text, m.start())
+            obj, end = decoder.raw_decode(text, m.start())
         except (ValueError, RecursionError):
             continue
-        if text[end:].lstrip(" \t\n")[:1] in (",", "]"):
+        if text[end:].lstrip(" \t\n")[:1] in (",", "]") and (m.start() >= fail or _is_record(obj)):
             return m.start()
     return len(text)
+
+
+def _is_record(obj: object) -> bool:
+    """Whether ``obj`` has all required keys of some format."""
+    return isinstance(obj, dict) and any(all(k in obj for k in keys) for keys in FORMATS.values())
 
 
 _RESYNC = re.compile(r"\{|^[ \t]*\](?=[ \t]*$)", re.M)
