@@ -14,7 +14,8 @@ hidden directory, then committed; a kill or a full disk leaves the previous set 
                         (an item upsampled K times appears K times, ids ``ID``, ``ID#2``, ...)
     rejected.jsonl      bad input lines {kind: "invalid_line", file, line, reason} and
                         verification failures {kind: "verify_failed", id, file, line,
-                        category, reason}
+                        category, reason}; both with ``element`` (0-based index) for an
+                        element of a JSON array file, whose id is ``STEM[element]``
     report.json         counts (see :func:`run`)
     report.md           the same counts as markdown tables
 
@@ -247,8 +248,9 @@ def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, pro
             item["logic"] = rec["logic"]
         items.append(item)
         if not verified:
-            failures.append({"kind": "verify_failed", "id": item["id"], "file": rec["file"],
-                             "line": rec["line"], "category": category, "reason": reason})
+            failures.append({"kind": "verify_failed", "id": item["id"], "file": rec["file"], "line": rec["line"],
+                             **({"element": rec["element"]} if "element" in rec else {}),
+                             "category": category, "reason": reason})
 
     verified_items = [it for it in items if it["verified"]]
     if cfg.eval_size > len(verified_items):

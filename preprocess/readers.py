@@ -239,8 +239,8 @@ def _iter_array(data: bytes):
     """Yield ``(line, object, "", element)`` per element of a JSON array file, or ``(line, None, reason,
     element)``; return ``(line, bytes)`` of what follows the closing ``]`` (None when nothing does).
 
-    After a broken element, reading resumes at the next ``{`` that decodes to a value followed
-    by ``,`` or ``]``, so one damaged element costs that element only. Invalid UTF-8 is kept as
+    After a broken element, reading resumes at the next intact element (:func:`_resync`), so one
+    damaged element costs that element only. Invalid UTF-8 is kept as
     lone surrogates (``surrogateescape``), which reject the element that holds them.
     """
     text = data.decode("utf-8", "surrogateescape")
@@ -270,9 +270,9 @@ def _iter_array(data: bytes):
             obj, pos = decoder.raw_decode(text, pos)
             reason = ""
         except json.JSONDecodeError as exc:
-            obj, reason, fail = None, f"not JSON: {exc.msg} (line {exc.lineno} column {exc.colno})", exc.pos
+            obj, reason = None, f"not JSON: {exc.msg} (line {exc.lineno} column {exc.colno})"
         except (ValueError, RecursionError) as exc:
-            obj, reason, fail = None, undecodable(exc), pos + 1
+            obj, reason = None, undecodable(exc)
         if not reason:
             pos = skip(pos)
             if pos < n and text[pos] == ",":
@@ -283,10 +283,10 @@ def _iter_array(data: bytes):
                 if pos >= n:
                     yield line_at(pos), None, "not JSON: the array has no closing ']'", element + 1
             else:
-                obj, reason, fail = None, "not JSON: expected ',' or ']' after the element", pos
+                obj, reason = None, "not JSON: expected ',' or ']' after the element"
         if reason:
             yield start, None, reason, element
-            pos = _resync(text, decoder, begin, fail)
+            pos = _resync(text, decoder, begin)
         element += 1
     if pos >= n:
         return None
@@ -296,33 +296,37 @@ def _iter_array(data: bytes):
     return line_at(pos), rest.encode("utf-8", "surrogateescape")
 
 
-def _resync(text: str, decoder: json.JSONDecoder, start: int, fail: int) -> int:
-    """Where reading goes on after the broken element that starts at ``start`` (error at ``fail``).
+def _resync(text: str, decoder: json.JSONDecoder, begin: int) -> int:
+    """Where reading goes on after the broken element that starts at ``begin``: the start of the
+    next element that decodes, or the array's closing ``]``, else the end of the text.
 
-    That is the next ``{`` that decodes to a value followed by ``,`` or ``]`` and lies past the
-    error or is a whole record by itself (a broken string can swallow the next element of a
-    minified array), or a ``]`` alone on its line (the array's end); else the end of the text.
+    The element's own nested objects must not pass for the next element. In a pretty-printed
+    array the next element (or the closing ``]``) starts a line no further right than the broken
+    one; in a minified one it follows a ``,`` and is a whole record (a broken string can
+    swallow the next elements of a line).
     """
-    for m in _RESYNC.finditer(text, start + 1):
-        if m.group() != "{":
-            if m.start() >= fail:
-                return m.end() - 1
+    line_start = text.rfind("\n", 0, begin) + 1
+    column = begin - line_start
+    pretty = not text[line_start:begin].strip(" \t[,")
+    pattern = re.compile(r"^([ \t]*,?[ \t]*)(\{|\][ \t]*$)" if pretty else r",[ \t]*(\{)", re.M)
+    for m in pattern.finditer(text, begin + 1):
+        at = m.start(m.lastindex)
+        if pretty and len(m.group(1).replace(",", "")) > column:
             continue
+        if text[at] == "]":
+            return at
         try:
-            obj, end = decoder.raw_decode(text, m.start())
+            obj, end = decoder.raw_decode(text, at)
         except (ValueError, RecursionError):
             continue
-        if text[end:].lstrip(" \t\n")[:1] in (",", "]") and (m.start() >= fail or _is_record(obj)):
-            return m.start()
+        if text[end:].lstrip(" \t\n")[:1] in (",", "]") and (pretty or _is_record(obj)):
+            return at
     return len(text)
 
 
 def _is_record(obj: object) -> bool:
     """Whether ``obj`` has all required keys of some format."""
     return isinstance(obj, dict) and any(all(k in obj for k in keys) for keys in FORMATS.values())
-
-
-_RESYNC = re.compile(r"\{|^[ \t]*\](?=[ \t]*$)", re.M)
 
 
 def detect_format(obj: dict) -> str:
