@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         report = run(args.input, args.output_dir, eval_size=args.eval_size, seed=args.seed,
                      progress=not args.no_progress, config=config)
     except OutputError as exc:
-        print(f"error: {exc.strerror}", file=sys.stderr)
+        print(f"{parser.prog}: error: {exc.strerror}", file=sys.stderr)
         return 1
     except (FileNotFoundError, IsADirectoryError, ValueError) as exc:
         parser.error(str(exc))  # exits with status 2

@@ -226,7 +226,7 @@ def load_conversations(paths: Sequence[str]) -> Iterator[tuple[str, str, object]
     for path in paths:
         try:
             with open(path, "rb") as f:
-                data = json.loads(f.read().decode("utf-8"))
+                data = json.loads(f.read().decode("utf-8-sig"))
         except UnicodeDecodeError as exc:
             raise ValueError(f"{path}: invalid UTF-8 at byte {exc.start}") from None
         except json.JSONDecodeError as exc:

@@ -180,3 +180,73 @@ def test_mindrecord_lone_surrogate_is_listed_and_truncated_json_names_the_file(t
     with pytest.raises(SystemExit) as exit_info:  # the CLI: a usage error naming the file, no traceback
         main(mindrecord_cmd(cut, tmp_path / "c.mindrecord")[3:])
     assert exit_info.value.code == 2 and f"error: {cut}: not JSON" in capsys.readouterr().err
+
+
+def _conv(n: int) -> dict:
+    return {"id": f"c{n}", "conversations": [{"from": "human", "value": f"What is {n} plus 7?"},
+                                             {"from": "gpt", "value": f"{n + 7}"}]}
+
+
+def _turns(*turns) -> dict:
+    return {"id": "bad", "conversations": list(turns)}
+
+
+H, G = {"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}
+# Damage inside one conversation of a valid JSON list: that conversation is skipped and listed.
+CONVERSATION_DAMAGES = {
+    "not_an_object": 5, "a_string": "text", "a_list": [H, G], "missing_conversations": {"id": "bad"},
+    "conversations_not_a_list": {"conversations": "q a"}, "empty_conversations": _turns(),
+    "turn_not_an_object": _turns("q", G), "missing_from": _turns({"value": "q"}, G),
+    "unknown_role": _turns({"from": "robot", "value": "q"}, G), "missing_value": _turns({"from": "human"}, G),
+    "value_not_a_string": _turns({"from": "human", "value": 3}, G), "value_inf": _turns(H, {"from": "gpt", "value": 1e999}),
+    "roles_not_alternating": _turns(H, H), "surrogate_in_question": _turns({"from": "human", "value": "\ud800"}, G),
+    "surrogate_in_answer": _turns(H, {"from": "gpt", "value": "a\udfff"}),
+}
+
+
+def test_mindrecord_corpus_every_conversation_damage(tiny_tokenizer, tmp_path):
+    from preprocess.mindrecord import convert, load_conversations
+    from preprocess.templates import get_template
+
+    paths, n = [], 0
+    for damage, bad in CONVERSATION_DAMAGES.items():
+        path = tmp_path / f"{damage}.json"
+        path.write_text(json.dumps([_conv(n), bad, _conv(n + 1)], indent=1))
+        paths.append(str(path))
+        n += 2
+    # A byte-order mark and CR-only line ends are no damage.
+    bom = tmp_path / "bom.json"
+    bom.write_bytes(b"\xef\xbb\xbf" + json.dumps([_conv(n), _conv(n + 1)], indent=1).replace("\n", "\r").encode())
+    report = convert(load_conversations(paths + [str(bom)]), tiny_tokenizer, get_template("vicuna_v1.1"), 127,
+                     str(tmp_path / "out" / "t.mindrecord"))
+    assert report["records"] == report["samples"] == n + 2
+    assert [e["where"] for e in report["skipped"]] == [f"{d}.json[1]" for d in CONVERSATION_DAMAGES]
+    assert all(e["reason"].startswith(e["where"]) and len(e["reason"]) > len(e["where"]) + 5 for e in report["skipped"])
+    assert report["truncated"] == report["dropped"] == []
+
+
+@pytest.mark.parametrize("damage, text", [
+    ("truncated", '[{"id": "1", "conversations": [{"from": "human", "val'),
+    ("nested", "[" * 100_000 + "]" * 100_000),  # deeper than MindSpore's recursion limit (10000)
+    ("huge_integer", '[{"id": ' + "7" * 5000 + "}]"),
+    ("not_a_list", '{"id": "1", "conversations": []}'),
+    ("empty", ""),
+])
+def test_mindrecord_broken_file_is_an_error_naming_it(damage, text, tmp_path):
+    from preprocess.mindrecord import load_conversations
+
+    path = tmp_path / f"{damage}.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=f"^{path}: "):
+        list(load_conversations([str(path)]))
+
+
+def test_mindrecord_invalid_utf8_file_is_an_error_naming_it(tmp_path):
+    from preprocess.mindrecord import load_conversations
+
+    path = tmp_path / "latin1.json"
+    data = json.dumps([_conv(1)], ensure_ascii=False).replace("What", "Wh\u00e4t").encode("latin-1")
+    path.write_bytes(data)
+    at = data.index("\u00e4".encode("latin-1"))
+    with pytest.raises(ValueError, match=f"^{path}: invalid UTF-8 at byte {at}$"):
+        list(load_conversations([str(path)]))
