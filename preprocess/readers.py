@@ -100,7 +100,8 @@ def read_units(paths: Iterable[str | os.PathLike]) -> list[tuple[str, int, objec
         if data.startswith(_BOM):
             data = data[len(_BOM):]
         # Raw CR cannot occur inside a JSON string, so normalizing line ends changes no value.
-        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         first_line = 1
         if data.lstrip()[:1] == b"[":
             tail = _append_units(units, name, _iter_array(data))
@@ -174,9 +175,11 @@ def parse_unit(unit: tuple, fmt: str = "auto") -> tuple[list[dict], dict | None]
     name, lineno, payload, reason, element = unit
     where = {"file": name, "line": lineno} if element is None else {"file": name, "line": lineno, "element": element}
     if isinstance(payload, bytes):
+        # Valid UTF-8 holds no surrogate; only a \uD800-\uDFFF escape can make one (checked only then: it is costly).
+        may_hold_surrogate = _SURROGATE_ESCAPE.search(payload) is not None
         payload, reason = decode_line(payload)
-    if not reason:
-        reason = lone_surrogate(payload)
+        if not reason and may_hold_surrogate:
+            reason = lone_surrogate(payload)
     if not reason:
         try:
             return [{**where, **r} for r in parse_object(payload, fmt)], None
@@ -233,6 +236,7 @@ def lone_surrogate(obj: object, path: str = "") -> str:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def _iter_array(data: bytes):
@@ -244,6 +248,7 @@ def _iter_array(data: bytes):
     lone surrogates (``surrogateescape``), which reject the element that holds them.
     """
     text = data.decode("utf-8", "surrogateescape")
+    may_hold_surrogate = _SURROGATE_ESCAPE.search(data) is not None or _SURROGATE.search(text) is not None
     decoder = json.JSONDecoder()
     n = len(text)
 
@@ -275,18 +280,18 @@ def _iter_array(data: bytes):
             obj, reason = None, undecodable(exc)
         if not reason:
             pos = skip(pos)
-            if pos < n and text[pos] == ",":
-                yield start, obj, "", element
-                pos = skip(pos + 1)
-            elif pos >= n or text[pos] == "]":
-                yield start, obj, "", element
-                if pos >= n:
-                    yield line_at(pos), None, "not JSON: the array has no closing ']'", element + 1
-            else:
-                obj, reason = None, "not JSON: expected ',' or ']' after the element"
+            if pos < n and text[pos] not in ",]":
+                reason = "not JSON: expected ',' or ']' after the element"
         if reason:
             yield start, None, reason, element
             pos = _resync(text, decoder, begin)
+        else:
+            bad_text = lone_surrogate(obj) if may_hold_surrogate else ""
+            yield start, None if bad_text else obj, bad_text, element
+            if pos >= n:
+                yield line_at(pos), None, "not JSON: the array has no closing ']'", element + 1
+            elif text[pos] == ",":
+                pos = skip(pos + 1)
         element += 1
     if pos >= n:
         return None
