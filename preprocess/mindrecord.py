@@ -36,7 +36,7 @@ from multiprocessing import get_context
 import numpy as np
 from tqdm import tqdm
 
-from preprocess.atomic import make_temp_dir, remove_stale_temp_dirs, write_json_atomic
+from preprocess.atomic import finish_commit, make_temp_dir, remove_stale_temp_dirs, write_json_atomic
 from preprocess.readers import lone_surrogate, undecodable
 from preprocess.templates import EOS, ChatTemplate, TEMPLATES, get_template
 
@@ -217,6 +217,10 @@ def _convert_chunk(chunk: list[tuple[str, str, object]]) -> tuple:
 def load_conversations(paths: Sequence[str]) -> Iterator[tuple[str, str, object]]:
     """Yield ``(where, id, conversation)`` from fastchat JSON files (each a JSON list).
 
+    A ``.preprocess-commit`` directory beside a file (a preprocess run killed while committing its
+    outputs, ``preprocess.atomic.write_set_atomic``) is completed first, so the file read belongs
+    to one whole output set.
+
     ``where`` is ``file[index]``; ``id`` is the conversation's ``id`` or that ``where``.
 
     Raises:
@@ -224,6 +228,12 @@ def load_conversations(paths: Sequence[str]) -> Iterator[tuple[str, str, object]
             Python's 4300 digits) or not a JSON list, naming the file (and line and column).
     """
     for path in paths:
+        # conversations.json of a preprocess run killed mid-commit: complete that run's set first.
+        try:
+            finish_commit(os.path.dirname(path) or ".", "preprocess")
+        except OSError as exc:
+            raise ValueError(f"{path}: its directory holds an unfinished preprocess commit that cannot be "
+                             f"completed ({exc}); rerun python -m preprocess") from None
         try:
             with open(path, "rb") as f:
                 data = json.loads(f.read().decode("utf-8-sig"))

@@ -89,6 +89,14 @@ def test_an_interrupted_commit_is_finished_first(tmp_path):
     assert hidden(out) == [] and (out / "report.md").read_text() == "new"
     assert finish_commit(out, "preprocess") is False
 
+    # preprocess.mindrecord reading conversations.json completes such a commit before it reads.
+    commit.mkdir()
+    (commit / "conversations.json").write_text('[{"id": "new", "conversations": []}]')
+    from preprocess.mindrecord import load_conversations
+
+    assert [cid for _, cid, _ in load_conversations([str(out / "conversations.json")])] == ["new"]
+    assert hidden(out) == []
+
 
 @pytest.fixture()
 def small_disk(tmp_path):
