@@ -139,15 +139,15 @@ def write_set_atomic(directory: str | os.PathLike, writers: dict[str, Callable[[
         The final paths, in the order of ``writers``.
 
     Raises:
-        OutputError: a file could not be written (e.g. ENOSPC, EACCES), naming it and the errno;
-            nothing in ``directory`` has changed and the staging directory is removed.
+        OutputError: ``directory`` or a file could not be written (e.g. ENOSPC, EACCES), naming it
+            and the reason; nothing in ``directory`` has changed and the staging directory is removed.
     """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = prepare_set_dir(directory, tag)
     commit = directory / f".{tag}-commit"
-    finish_commit(directory, tag)
-    remove_stale_temp_dirs(directory, f".{tag}-staging-")
-    staging = make_temp_dir(directory, f".{tag}-staging-")
+    try:
+        staging = make_temp_dir(directory, f".{tag}-staging-")
+    except OSError as exc:
+        raise OutputError(exc.errno, f"cannot write into {directory}: {exc.strerror or exc}") from exc
     try:
         for name, write in writers.items():
             try:
@@ -162,6 +162,26 @@ def write_set_atomic(directory: str | os.PathLike, writers: dict[str, Callable[[
         raise
     finish_commit(directory, tag)
     return [directory / name for name in writers]
+
+
+def prepare_set_dir(directory: str | os.PathLike, tag: str) -> Path:
+    """Make ``directory`` ready for :func:`write_set_atomic`: create it, finish an interrupted
+    commit, delete dead staging directories, and check that it is writable, so that a run can
+    fail on it before its long work rather than after. Returns it as a Path.
+
+    Raises:
+        OutputError: it cannot be created or written.
+    """
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        finish_commit(directory, tag)
+        remove_stale_temp_dirs(directory, f".{tag}-staging-")
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as exc:
+        raise OutputError(exc.errno, f"cannot write into {directory}: {exc.strerror or exc}") from exc
+    return directory
 
 
 def finish_commit(directory: str | os.PathLike, tag: str) -> bool:

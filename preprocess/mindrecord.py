@@ -230,7 +230,7 @@ def load_conversations(paths: Sequence[str]) -> Iterator[tuple[str, str, object]
     for path in paths:
         # conversations.json of a preprocess run killed mid-commit: complete that run's set first.
         try:
-            finish_commit(os.path.dirname(path) or ".", "preprocess")
+            finish_commit(os.path.dirname(path) or ".", "preprocess")  # preprocess.pipeline.OUTPUT_SET
         except OSError as exc:
             raise ValueError(f"{path}: its directory holds an unfinished preprocess commit that cannot be "
                              f"completed ({exc}); rerun python -m preprocess") from None

@@ -43,8 +43,8 @@ from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-from .atomic import (write_json_array_atomic, write_json_atomic, write_jsonl_atomic, write_set_atomic,
-                     write_text_atomic)
+from .atomic import (prepare_set_dir, write_json_array_atomic, write_json_atomic, write_jsonl_atomic,
+                     write_set_atomic, write_text_atomic)
 from .classify import CATEGORIES, classify
 from .config import PreprocessConfig
 from .cot import synthesize
@@ -55,6 +55,8 @@ from .rounding import apply_rounding
 from .sampling import apply_quotas, contamination_keys
 from .split import split_holdout
 
+# Tag of the output set's hidden staging / commit directories (``.preprocess-commit``).
+OUTPUT_SET = "preprocess"
 ITEM_FIELDS = ("id", "source", "category", "problem", "solution", "answer", "cot", "verified")
 # Below this many records the cost of starting processes exceeds what they save.
 _PARALLEL_MIN = 20000
@@ -186,7 +188,7 @@ def run(
 
 def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, progress: bool) -> dict:
     inputs = [str(p) for p in inputs]
-    out = Path(output_dir)
+    out = prepare_set_dir(output_dir, OUTPUT_SET)  # an unwritable output dir fails now, not in an hour
     workers = cfg.workers or _default_workers()
     contaminated_keys = contamination_keys(r["problem"] for r in read_records(cfg.contamination)[0])
 
@@ -284,7 +286,7 @@ def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, pro
         "rejected.jsonl": lambda path: write_jsonl_atomic(path, rejected),
         "report.json": lambda path: write_json_atomic(path, report),
         "report.md": lambda path: write_text_atomic(path, render_markdown(report)),
-    }, tag="preprocess")
+    }, tag=OUTPUT_SET)
     return report
 
 

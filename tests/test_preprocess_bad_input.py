@@ -283,3 +283,14 @@ def test_item7_non_finite_gsm8k_answers_are_not_verified(final, tmp_path):
     assert [(r["kind"], r["line"]) for r in rejected] == [("verify_failed", 1)]
     assert "is not a finite number" in rejected[0]["reason"]
     assert [c["id"] for c in conversations] == ["g-2"]
+
+
+# --------------------------------------------------------------------------- item 8: before the long work
+
+def test_unwritable_output_dir_fails_before_reading_anything(tmp_path):
+    from preprocess.atomic import OutputError
+
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    with pytest.raises(OutputError, match=f"cannot write into {not_a_dir}"):  # not the missing input
+        run([str(tmp_path / "missing.jsonl")], not_a_dir, progress=False, config=CONFIG)
