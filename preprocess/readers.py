@@ -7,17 +7,22 @@ Formats (field names from the sources in ``/work/shared/data/README.md``):
               optional (test files have none)
     gsm8k     ``{"question", "answer"}``                openai/grade-school-math
     alpaca    ``{"instruction", "input"?, "output"}``    Stanford alpaca
-    fastchat  ``{"conversations": [{"from": "human"|"gpt", "value"}, ...]}``   FastChat/vicuna
+    fastchat  ``{"conversations": [{"from": "human"|"gpt", "value"}, ...]}``   FastChat/vicuna;
+              a ``system`` turn (LLaMA-Factory sharegpt) is allowed and not part of the pair
 
 A file is JSONL (one object per line) or, when its first non-blank character is ``[``, one
-JSON array of objects (alpaca and fastchat files are usually published that way); array
-elements are reported by the line they start on. The format is detected per record from its
-keys (the first format whose required keys are all present, else the one with most of them,
-so the error names the field that is actually missing) unless ``fmt`` forces one.
+JSON array of objects (alpaca and fastchat files are usually published that way), possibly
+followed by JSONL lines; array elements are reported by the line they start on and their
+0-based ``element`` index (a minified array has them all on line 1). The format is detected per
+record from its keys (the first format whose required keys are all present, else the one with
+most of them, so the error names the field that is actually missing) unless ``fmt`` forces one.
 
-Each line is decoded on its own, so one line of invalid UTF-8 costs that line only.
-A UTF-8 byte-order mark at the start of a file and CRLF line ends are accepted.
-Lines holding only whitespace are skipped without being counted as read or rejected.
+Each line (array element) is decoded on its own, so one bad line costs that line only: invalid
+UTF-8, JSON nested deeper than Python's decoder allows, an integer over Python's 4,300-digit
+limit and a lone UTF-16 surrogate (``"\\ud800"``, which no file can be written with) are
+rejections with a reason, never an exception. A UTF-8 byte-order mark at the start of a file
+and LF, CRLF or CR-only line ends are accepted. Lines holding only whitespace are skipped
+without being counted as read or rejected.
 """
 from __future__ import annotations
 
@@ -57,9 +62,11 @@ def read_records(
 
     Returns:
         ``(good, rejected)``. ``good``: ``{"file", "line", "format", "problem", "solution"}``
+        (+ ``"element"`` for a JSON array element)
         (line 1-based; ``solution`` is "" for a Tianchi question without an answer) plus, for
         Tianchi records, ``"logic": {"problem_id", "question_index", "context", "question",
-        "options"}``. ``rejected``: ``{"file", "line", "reason"}``. ``file`` is the path as given.
+        "options"}``. ``rejected``: ``{"file", "line", "reason"}`` (+ ``"element"``). ``file`` is
+        the path as given.
 
     Raises:
         FileNotFoundError / OSError: a file cannot be opened (a usage error, not a bad line).
