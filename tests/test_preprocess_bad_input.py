@@ -138,13 +138,19 @@ def _layout(name: str, g1: str, bad: str | bytes, g2: str) -> tuple[bytes, int, 
         return b"\n" + g1 + b"\n \t\n" + bad + b"\n\n" + g2 + b"\n\n", 4, None
     if name == "array":
         return b"[" + g1 + b",\n" + bad + b",\n" + g2 + b"]\n", 2, 1
+    if name == "indented_array":  # json.dump(indent=2): the elements' own objects start lines too
+        marker = "\u0001BAD\u0001"
+        text = json.dumps([json.loads(g1), marker, json.loads(g2)], indent=2).encode()
+        at = text.index(json.dumps(marker).encode())
+        return text[:at] + bad + text[at + len(json.dumps(marker)):], text.count(b"\n", 0, at) + 1, 1
     if name == "minified_array":
         return b"[" + g1 + b", " + bad + b", " + g2 + b"]", 1, 1
     assert name == "array_then_jsonl"
     return b"[" + g1 + b"]\n" + bad + b"\n" + g2 + b"\n", 2, None
 
 
-LAYOUTS = ("jsonl", "crlf", "cr_only", "bom", "blank_lines", "array", "minified_array", "array_then_jsonl")
+LAYOUTS = ("jsonl", "crlf", "cr_only", "bom", "blank_lines", "array", "indented_array", "minified_array",
+           "array_then_jsonl")
 FORMAT_NAMES = ("contest", "gsm8k", "alpaca", "fastchat", "tianchi")
 
 
