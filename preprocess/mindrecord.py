@@ -50,7 +50,7 @@ _CHUNK = 512  # conversations per task and per write: amortizes pickling; a pack
 def conversation_turns(conv, where: str) -> tuple[list[tuple[str, str]], str | None]:
     """Validate one fastchat conversation and return its ``(question, answer)`` pairs.
 
-    As MindFormers' qa mode does, a first message not from ``human`` is skipped. A trailing
+    As MindFormers' qa mode does, a first message not from ``human`` (``gpt`` or ``system``) is skipped. A trailing
     ``human`` message without an answer is trimmed (MindFormers would mask the whole sample).
 
     Args:
@@ -70,7 +70,8 @@ def conversation_turns(conv, where: str) -> tuple[list[tuple[str, str]], str | N
         raise ValueError(f"{where}.conversations: missing or not a list")
     notes = []
     for i, turn in enumerate(turns):
-        if not isinstance(turn, dict) or turn.get("from") not in _ROLES:
+        # A leading system turn (FastChat, LLaMA-Factory sharegpt) is skipped like any leading non-human one.
+        if not isinstance(turn, dict) or turn.get("from") not in (_ROLES + ("system",) if i == 0 else _ROLES):
             raise ValueError(f"{where}.conversations[{i}].from: expected 'human' or 'gpt'")
         if not isinstance(turn.get("value"), str):
             raise ValueError(f"{where}.conversations[{i}].value: missing or not a string")

@@ -220,8 +220,9 @@ def undecodable(exc: Exception) -> str:
 def lone_surrogate(obj: object, path: str = "") -> str:
     """Reason naming a string (key or value) of ``obj`` holding a lone UTF-16 surrogate, else "".
 
-    ``path`` prefixes the JSON path in the reason (``conversations[1].value``). JSON may spell one (``"\\ud800"``) but it is not a character: it cannot be written as UTF-8
-    nor tokenized. Iterative, as a decoded value can be nested almost as deep as the recursion limit.
+    ``path`` prefixes the JSON path in the reason (``conversations[1].value``). JSON may spell a
+    lone surrogate (``"\\ud800"``) but it is not a character: it cannot be written as UTF-8 nor
+    tokenized. Iterative, as a decoded value can be nested almost as deep as the recursion limit.
     """
     stack = [(obj, path)]
     while stack:

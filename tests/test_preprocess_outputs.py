@@ -206,7 +206,8 @@ CONVERSATION_DAMAGES = {
     "conversations_not_a_list": {"conversations": "q a"}, "empty_conversations": _turns(),
     "turn_not_an_object": _turns("q", G), "missing_from": _turns({"value": "q"}, G),
     "unknown_role": _turns({"from": "robot", "value": "q"}, G), "missing_value": _turns({"from": "human"}, G),
-    "value_not_a_string": _turns({"from": "human", "value": 3}, G), "value_inf": _turns(H, {"from": "gpt", "value": 1e999}),
+    "value_not_a_string": _turns({"from": "human", "value": 3}, G),
+    "value_inf": _turns(H, {"from": "gpt", "value": 1e999}),
     "roles_not_alternating": _turns(H, H), "surrogate_in_question": _turns({"from": "human", "value": "\ud800"}, G),
     "surrogate_in_answer": _turns(H, {"from": "gpt", "value": "a\udfff"}),
 }
@@ -222,15 +223,17 @@ def test_mindrecord_corpus_every_conversation_damage(tiny_tokenizer, tmp_path):
         path.write_text(json.dumps([_conv(n), bad, _conv(n + 1)], indent=1))
         paths.append(str(path))
         n += 2
-    # A byte-order mark and CR-only line ends are no damage.
+    # A byte-order mark, CR-only line ends and a leading system turn are no damage.
     bom = tmp_path / "bom.json"
-    bom.write_bytes(b"\xef\xbb\xbf" + json.dumps([_conv(n), _conv(n + 1)], indent=1).replace("\n", "\r").encode())
+    system = {"id": "sys", "conversations": [{"from": "system", "value": "Be brief."}, *_conv(n + 1)["conversations"]]}
+    bom.write_bytes(b"\xef\xbb\xbf" + json.dumps([_conv(n), system], indent=1).replace("\n", "\r").encode())
     report = convert(load_conversations(paths + [str(bom)]), tiny_tokenizer, get_template("vicuna_v1.1"), 127,
                      str(tmp_path / "out" / "t.mindrecord"))
     assert report["records"] == report["samples"] == n + 2
     assert [e["where"] for e in report["skipped"]] == [f"{d}.json[1]" for d in CONVERSATION_DAMAGES]
     assert all(e["reason"].startswith(e["where"]) and len(e["reason"]) > len(e["where"]) + 5 for e in report["skipped"])
     assert report["truncated"] == report["dropped"] == []
+    assert report["notes"] == [{"where": "bom.json[1]", "id": "sys", "reason": "leading non-human message skipped"}]
 
 
 @pytest.mark.parametrize("damage, text", [
