@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .atomic import OutputError
 from .config import load_config
 from .logic import STYLES
 from .pipeline import run
@@ -72,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
             logic_style=args.logic_style)
         report = run(args.input, args.output_dir, eval_size=args.eval_size, seed=args.seed,
                      progress=not args.no_progress, config=config)
+    except OutputError as exc:
+        print(f"{parser.prog}: error: {exc.strerror}", file=sys.stderr)
+        return 1
     except (FileNotFoundError, IsADirectoryError, ValueError) as exc:
         parser.error(str(exc))  # exits with status 2
     print(report["invariant"])

@@ -22,30 +22,49 @@ _BINARY = {
 }
 # Exponents above this would let a hostile line allocate huge integers.
 _MAX_EXPONENT = 1000
+# Bound on every intermediate numerator and denominator: ~300 digits, far beyond any grade-school
+# calculation, and small enough that float() of a result cannot overflow.
+_MAX_BITS = 1000
 
 
 def eval_arithmetic(expr: str) -> Fraction:
     """Evaluate ``expr`` exactly. Thousands separators (``1,000``) are accepted.
 
     Raises:
-        ValueError: syntax error, a disallowed construct, a non-integer or huge exponent,
-            or division by zero.
+        ValueError: syntax error, a disallowed construct, a non-integer or huge exponent, a value
+            beyond ``_MAX_BITS`` bits (``10**400``, ``(9**1000)**1000``: refused before computing),
+            nesting too deep to parse, or division by zero.
     """
     text = expr.replace(",", "").strip()
     try:
         tree = ast.parse(text, mode="eval")
-    except SyntaxError as exc:
-        raise ValueError(f"not an arithmetic expression: {expr!r}") from exc
+    except (SyntaxError, RecursionError, MemoryError) as exc:
+        # SyntaxError also covers integer literals over Python's 4300-digit limit.
+        raise ValueError(f"not an arithmetic expression: {_short(expr)}") from exc
     try:
         return _eval(tree.body)
     except ZeroDivisionError as exc:
-        raise ValueError(f"division by zero in {expr!r}") from exc
+        raise ValueError(f"division by zero in {_short(expr)}") from exc
+    except RecursionError as exc:
+        raise ValueError(f"expression nested too deeply: {_short(expr)}") from exc
+
+
+def _short(expr: str) -> str:
+    return repr(expr if len(expr) <= 80 else expr[:77] + "...")
+
+
+def _bounded(value: Fraction) -> Fraction:
+    if value.numerator.bit_length() > _MAX_BITS or value.denominator.bit_length() > _MAX_BITS:
+        raise ValueError(f"value too large (over {_MAX_BITS} bits)")
+    return value
 
 
 def _eval(node: ast.AST) -> Fraction:
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
         # str() first so 0.1 becomes 1/10, not the binary float's exact value.
-        return Fraction(str(node.value))
+        if node.value != node.value or node.value in (float("inf"), float("-inf")):
+            raise ValueError(f"not a finite number: {node.value}")
+        return _bounded(Fraction(str(node.value)))
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
         value = _eval(node.operand)
         return -value if isinstance(node.op, ast.USub) else value
@@ -54,8 +73,11 @@ def _eval(node: ast.AST) -> Fraction:
         if isinstance(node.op, ast.Pow):
             if right.denominator != 1 or abs(right) > _MAX_EXPONENT:
                 raise ValueError(f"unsupported exponent {right}")
-            return left ** int(right)
+            # Size check before the power: (9**1000)**1000 would take hours to compute.
+            if max(left.numerator.bit_length(), left.denominator.bit_length()) * abs(int(right)) > 2 * _MAX_BITS:
+                raise ValueError(f"value too large (over {_MAX_BITS} bits)")
+            return _bounded(left ** int(right))
         op = _BINARY.get(type(node.op))
         if op is not None:
-            return Fraction(op(left, right))
+            return _bounded(Fraction(op(left, right)))
     raise ValueError(f"disallowed expression element {type(node).__name__}")

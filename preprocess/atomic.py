@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable
@@ -83,3 +84,123 @@ def write_json_array_atomic(path: str | os.PathLike, records: Iterable[Any]) -> 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented JSON (non-ASCII kept as is) to ``path`` atomically."""
     return write_text_atomic(path, json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+
+
+# --------------------------------------------------------------------------- sets of files
+
+
+class OutputError(OSError):
+    """An output set could not be written (full disk, no permission); the previous set is unchanged."""
+
+
+def make_temp_dir(parent: str | os.PathLike, prefix: str) -> Path:
+    """Create a hidden work directory ``parent/<prefix><pid>-XXXX`` that
+    :func:`remove_stale_temp_dirs` can tell apart from a live run's (it names its owner)."""
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
+
+
+def remove_stale_temp_dirs(parent: str | os.PathLike, prefix: str) -> list[Path]:
+    """Delete ``parent``'s ``<prefix><pid>-*`` directories whose process no longer runs (left by a
+    kill); a name without a pid counts as stale. Returns the deleted paths."""
+    removed = []
+    for entry in os.scandir(parent):
+        if not (entry.name.startswith(prefix) and entry.is_dir(follow_symlinks=False)):
+            continue
+        owner = entry.name[len(prefix):].split("-", 1)[0]
+        if owner.isdigit() and _alive(int(owner)):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(Path(entry.path))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def write_set_atomic(directory: str | os.PathLike, writers: dict[str, Callable[[Path], Any]],
+                     tag: str) -> list[Path]:
+    """Write several files into ``directory`` so that they replace the previous set together.
+
+    Each ``writers[name](path)`` writes one file into a staging directory
+    ``directory/.<tag>-staging-<pid>-XXXX``. Only when all are complete is the staging directory
+    renamed to ``directory/.<tag>-commit`` (the commit point: one atomic rename), then its files are
+    moved over the old ones and it is removed. A kill before the commit point leaves the old set
+    whole (the next call deletes the dead staging directory); a kill during the moves leaves
+    ``.<tag>-commit`` behind, which marks the set as mixed and which the next call finishes first.
+
+    Returns:
+        The final paths, in the order of ``writers``.
+
+    Raises:
+        OutputError: ``directory`` or a file could not be written (e.g. ENOSPC, EACCES), naming it
+            and the reason; nothing in ``directory`` has changed and the staging directory is removed.
+    """
+    directory = prepare_set_dir(directory, tag)
+    commit = directory / f".{tag}-commit"
+    try:
+        staging = make_temp_dir(directory, f".{tag}-staging-")
+    except OSError as exc:
+        raise OutputError(exc.errno, f"cannot write into {directory}: {exc.strerror or exc}") from exc
+    try:
+        for name, write in writers.items():
+            try:
+                write(staging / name)
+            except OSError as exc:
+                raise OutputError(exc.errno, f"cannot write {directory / name}: {exc.strerror or exc}; "
+                                  f"the previous outputs in {directory} are unchanged") from exc
+        _fsync_dir(staging)
+        os.rename(staging, commit)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finish_commit(directory, tag)
+    return [directory / name for name in writers]
+
+
+def prepare_set_dir(directory: str | os.PathLike, tag: str) -> Path:
+    """Make ``directory`` ready for :func:`write_set_atomic`: create it, finish an interrupted
+    commit, delete dead staging directories, and check that it is writable, so that a run can
+    fail on it before its long work rather than after. Returns it as a Path.
+
+    Raises:
+        OutputError: it cannot be created or written.
+    """
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        finish_commit(directory, tag)
+        remove_stale_temp_dirs(directory, f".{tag}-staging-")
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as exc:
+        raise OutputError(exc.errno, f"cannot write into {directory}: {exc.strerror or exc}") from exc
+    return directory
+
+
+def finish_commit(directory: str | os.PathLike, tag: str) -> bool:
+    """Complete an output set whose commit a kill interrupted (see :func:`write_set_atomic`).
+    Returns True when there was one."""
+    directory = Path(directory)
+    commit = directory / f".{tag}-commit"
+    if not commit.is_dir():
+        return False
+    for entry in sorted(os.scandir(commit), key=lambda e: e.name):
+        os.replace(entry.path, directory / entry.name)
+    _fsync_dir(directory)
+    commit.rmdir()
+    return True
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

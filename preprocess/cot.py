@@ -469,16 +469,16 @@ def _english(solution: str) -> CotResult:
 
 
 _ANNOTATION = re.compile(r"<<([^<>]*)>>")
+_FINAL_NUMBER = re.compile(NUMBER_RE)
 
 
 def _word_problem(solution: str) -> CotResult:
     final = gsm8k_final(solution)
     if final is None:
         return CotResult(solution, "", False, "no '#### answer' line in the solution")
-    try:
-        float(final)
-    except ValueError:
-        return CotResult(solution, final, False, f"final answer {final!r} is not a number")
+    # nan, Infinity and 1e309 pass float() but are no answer a model can be scored against.
+    if not _FINAL_NUMBER.fullmatch(final) or not math.isfinite(float(final)):
+        return CotResult(solution, final, False, f"final answer {final[:40]!r} is not a finite number")
     for ann in _ANNOTATION.findall(solution):
         expr, eq, shown = ann.rpartition("=")
         if not eq:

@@ -29,7 +29,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from multiprocessing import get_context
@@ -37,7 +36,8 @@ from multiprocessing import get_context
 import numpy as np
 from tqdm import tqdm
 
-from preprocess.atomic import write_json_atomic
+from preprocess.atomic import finish_commit, make_temp_dir, remove_stale_temp_dirs, write_json_atomic
+from preprocess.readers import lone_surrogate, undecodable
 from preprocess.templates import EOS, ChatTemplate, TEMPLATES, get_template
 
 IGNORE_INDEX = -100
@@ -50,7 +50,7 @@ _CHUNK = 512  # conversations per task and per write: amortizes pickling; a pack
 def conversation_turns(conv, where: str) -> tuple[list[tuple[str, str]], str | None]:
     """Validate one fastchat conversation and return its ``(question, answer)`` pairs.
 
-    As MindFormers' qa mode does, a first message not from ``human`` is skipped. A trailing
+    As MindFormers' qa mode does, a first message not from ``human`` (``gpt`` or ``system``) is skipped. A trailing
     ``human`` message without an answer is trimmed (MindFormers would mask the whole sample).
 
     Args:
@@ -70,10 +70,15 @@ def conversation_turns(conv, where: str) -> tuple[list[tuple[str, str]], str | N
         raise ValueError(f"{where}.conversations: missing or not a list")
     notes = []
     for i, turn in enumerate(turns):
-        if not isinstance(turn, dict) or turn.get("from") not in _ROLES:
+        # A leading system turn (FastChat, LLaMA-Factory sharegpt) is skipped like any leading non-human one.
+        if not isinstance(turn, dict) or turn.get("from") not in (_ROLES + ("system",) if i == 0 else _ROLES):
             raise ValueError(f"{where}.conversations[{i}].from: expected 'human' or 'gpt'")
         if not isinstance(turn.get("value"), str):
             raise ValueError(f"{where}.conversations[{i}].value: missing or not a string")
+    # The tokenizer cannot encode a lone surrogate: one such turn would end the whole conversion.
+    bad_text = lone_surrogate(turns, "conversations")
+    if bad_text:
+        raise ValueError(f"{where}: {bad_text}")
     start = 0
     if turns and turns[0]["from"] != "human":
         start, notes = 1, ["leading non-human message skipped"]
@@ -213,14 +218,32 @@ def _convert_chunk(chunk: list[tuple[str, str, object]]) -> tuple:
 def load_conversations(paths: Sequence[str]) -> Iterator[tuple[str, str, object]]:
     """Yield ``(where, id, conversation)`` from fastchat JSON files (each a JSON list).
 
+    A ``.preprocess-commit`` directory beside a file (a preprocess run killed while committing its
+    outputs, ``preprocess.atomic.write_set_atomic``) is completed first, so the file read belongs
+    to one whole output set.
+
     ``where`` is ``file[index]``; ``id`` is the conversation's ``id`` or that ``where``.
 
     Raises:
-        ValueError: a file is not a JSON list, naming the file.
+        ValueError: a file is not valid UTF-8 JSON (truncated, nested too deeply, an integer over
+            Python's 4300 digits) or not a JSON list, naming the file (and line and column).
     """
     for path in paths:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        # conversations.json of a preprocess run killed mid-commit: complete that run's set first.
+        try:
+            finish_commit(os.path.dirname(path) or ".", "preprocess")  # preprocess.pipeline.OUTPUT_SET
+        except OSError as exc:
+            raise ValueError(f"{path}: its directory holds an unfinished preprocess commit that cannot be "
+                             f"completed ({exc}); rerun python -m preprocess") from None
+        try:
+            with open(path, "rb") as f:
+                data = json.loads(f.read().decode("utf-8-sig"))
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path}: invalid UTF-8 at byte {exc.start}") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        except (ValueError, RecursionError) as exc:
+            raise ValueError(f"{path}: not JSON: {undecodable(exc)}") from None
         if not isinstance(data, list):
             raise ValueError(f"{path}: expected a JSON list of conversations, got {type(data).__name__}")
         name = os.path.basename(path)
@@ -311,7 +334,9 @@ def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, o
     out_dir = os.path.dirname(os.path.abspath(output_file))
     os.makedirs(out_dir, exist_ok=True)
     names = [os.path.basename(f) for f in output_files(output_file, file_partition)]
-    tmp_dir = tempfile.mkdtemp(prefix=".mindrecord-", dir=out_dir)
+    # A killed run's work directory is only recognizable as dead now; remove it before adding ours.
+    remove_stale_temp_dirs(out_dir, ".mindrecord-")
+    tmp_dir = str(make_temp_dir(out_dir, ".mindrecord-"))
     try:
         writer = FileWriter(os.path.join(tmp_dir, os.path.basename(output_file)), shard_num=file_partition,
                             overwrite=True)
@@ -400,9 +425,12 @@ def main(argv=None) -> int:
             parser.error("give --config YAML, or --model_file (with --tokenizer, default llama3)")
         kind = TOKENIZER_KINDS[args.tokenizer or "llama3"]
         tokenizer = build_tokenizer({"type": kind}, args.model_file)
-    report = convert(load_conversations(paths), tokenizer, get_template(args.template), args.seq_length,
-                     args.output_file, packing=args.packing, file_partition=args.file_partition,
-                     num_workers=args.num_workers)
+    try:
+        report = convert(load_conversations(paths), tokenizer, get_template(args.template), args.seq_length,
+                         args.output_file, packing=args.packing, file_partition=args.file_partition,
+                         num_workers=args.num_workers)
+    except ValueError as exc:
+        parser.error(str(exc))  # exits with status 2
     print(f"wrote {report['records']} records ({report['samples']} samples) to {', '.join(report['files'])}: "
           f"truncated {len(report['truncated'])}, dropped {len(report['dropped'])}, "
           f"skipped {len(report['skipped'])}; pad share {report['pad_share']:.1%} "

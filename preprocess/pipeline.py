@@ -1,7 +1,8 @@
 """End-to-end preprocessing: read -> validate -> classify -> dedup -> verify + CoT -> split ->
 contamination check -> quotas -> write.
 
-Outputs in ``output_dir`` (each replaced atomically):
+Outputs in ``output_dir``, replaced together (``preprocess.atomic.write_set_atomic``: staged in a
+hidden directory, then committed; a kill or a full disk leaves the previous set whole):
     items.jsonl         one record per kept item:
                         {id, source, category, problem, solution, answer, cot, verified}
                         (+ ``logic``: {problem_id, question_index, ...} for Tianchi records)
@@ -13,7 +14,8 @@ Outputs in ``output_dir`` (each replaced atomically):
                         (an item upsampled K times appears K times, ids ``ID``, ``ID#2``, ...)
     rejected.jsonl      bad input lines {kind: "invalid_line", file, line, reason} and
                         verification failures {kind: "verify_failed", id, file, line,
-                        category, reason}
+                        category, reason}; both with ``element`` (0-based index) for an
+                        element of a JSON array file, whose id is ``STEM[element]``
     report.json         counts (see :func:`run`)
     report.md           the same counts as markdown tables
 
@@ -41,7 +43,8 @@ from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-from .atomic import write_json_array_atomic, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from .atomic import (prepare_set_dir, write_json_array_atomic, write_json_atomic, write_jsonl_atomic,
+                     write_set_atomic, write_text_atomic)
 from .classify import CATEGORIES, classify
 from .config import PreprocessConfig
 from .cot import synthesize
@@ -52,6 +55,8 @@ from .rounding import apply_rounding
 from .sampling import apply_quotas, contamination_keys
 from .split import split_holdout
 
+# Tag of the output set's hidden staging / commit directories (``.preprocess-commit``).
+OUTPUT_SET = "preprocess"
 ITEM_FIELDS = ("id", "source", "category", "problem", "solution", "answer", "cot", "verified")
 # Below this many records the cost of starting processes exceeds what they save.
 _PARALLEL_MIN = 20000
@@ -166,6 +171,8 @@ def run(
     Raises:
         FileNotFoundError: an input or contamination file does not exist.
         ValueError: bad settings, or ``eval_size`` exceeds the number of verified items.
+        preprocess.atomic.OutputError: the outputs cannot be written (full disk, permissions); the
+            previous outputs in ``output_dir`` are left whole.
     """
     cfg = (config or PreprocessConfig()).with_overrides(eval_size=eval_size, seed=seed)
     # The run builds millions of long-lived, acyclic objects; the cyclic collector would re-scan
@@ -181,7 +188,7 @@ def run(
 
 def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, progress: bool) -> dict:
     inputs = [str(p) for p in inputs]
-    out = Path(output_dir)
+    out = prepare_set_dir(output_dir, OUTPUT_SET)  # an unwritable output dir fails now, not in an hour
     workers = cfg.workers or _default_workers()
     contaminated_keys = contamination_keys(r["problem"] for r in read_records(cfg.contamination)[0])
 
@@ -224,8 +231,10 @@ def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, pro
     for i, (cot, answer, verified, reason) in zip(kept_idx, results):
         rec, category = good[i], keyed[i][1]
         suffix = f".q{rec['logic']['question_index'] + 1}" if "logic" in rec else ""
+        # A JSON array element is named by its index: a minified array holds many on one line.
+        place = f"-{rec['line']}" if rec.get("element") is None else f"[{rec['element']}]"
         item = {
-            "id": f"{prefixes[rec['file']]}-{rec['line']}{suffix}",
+            "id": f"{prefixes[rec['file']]}{place}{suffix}",
             "source": rec["file"],
             "category": category,
             "problem": rec["problem"],
@@ -241,8 +250,9 @@ def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, pro
             item["logic"] = rec["logic"]
         items.append(item)
         if not verified:
-            failures.append({"kind": "verify_failed", "id": item["id"], "file": rec["file"],
-                             "line": rec["line"], "category": category, "reason": reason})
+            failures.append({"kind": "verify_failed", "id": item["id"], "file": rec["file"], "line": rec["line"],
+                             **({"element": rec["element"]} if "element" in rec else {}),
+                             "category": category, "reason": reason})
 
     verified_items = [it for it in items if it["verified"]]
     if cfg.eval_size > len(verified_items):
@@ -269,12 +279,14 @@ def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, pro
     report = _report(inputs, cfg, keyed, bad_lines, dup_per, near_per, items, train, held,
                      len(candidates) - len(clean), sampled, teacher_counts)
     rejected = [{"kind": "invalid_line", **b} for b in bad_lines] + failures
-    write_jsonl_atomic(out / "items.jsonl", items)
-    write_jsonl_atomic(out / "eval.jsonl", held)
-    write_json_array_atomic(out / "conversations.json", conversations)
-    write_jsonl_atomic(out / "rejected.jsonl", rejected)
-    write_json_atomic(out / "report.json", report)
-    write_text_atomic(out / "report.md", render_markdown(report))
+    write_set_atomic(out, {
+        "items.jsonl": lambda path: write_jsonl_atomic(path, items),
+        "eval.jsonl": lambda path: write_jsonl_atomic(path, held),
+        "conversations.json": lambda path: write_json_array_atomic(path, conversations),
+        "rejected.jsonl": lambda path: write_jsonl_atomic(path, rejected),
+        "report.json": lambda path: write_json_atomic(path, report),
+        "report.md": lambda path: write_text_atomic(path, render_markdown(report)),
+    }, tag=OUTPUT_SET)
     return report
 
 
