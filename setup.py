@@ -22,6 +22,9 @@ setup(
         "datasketch==1.6.5",  # MinHash/LSH near-duplicate detection
         "esdk-obs-python==3.26.6",  # Huawei Cloud OBS uploads (research/obs)
         "transformers==4.57.1",
+        # teacher rationales (preprocess/teacher.py); a release of transformers 4.57.1's time, whose
+        # `transformers serve` (the teacher server in tests) imports openai's types.
+        "openai==2.6.1",
         # The CPU wheel; with no torch pinned pip would pull a CUDA build and several GB of packages.
         "torch==2.13.0",
     ],
@@ -29,7 +32,10 @@ setup(
         # the PyTorch + PEFT training path (research/llama3/torch_finetune.py) and adapter conversion
         "torch": ["peft==0.21.2"],
         # accelerate: transformers' from_pretrained(..., gguf_file=...) needs it (conversion parity test);
-        # moto: a local S3-compatible server for the OBS tests.
-        "test": ["pytest", "accelerate", "peft==0.21.2", "moto[server]==5.2.5"],
+        # moto: a local S3-compatible server for the OBS tests;
+        # fastapi + uvicorn: `transformers serve`, the real OpenAI-compatible teacher server in
+        # tests/test_teacher_real_server.py (transformers[serving] without its unpinned extras).
+        "test": ["pytest", "accelerate", "peft==0.21.2", "moto[server]==5.2.5", "fastapi==0.120.0",
+                 "uvicorn==0.38.0"],
     },
 )

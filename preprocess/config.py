@@ -11,7 +11,8 @@ YAML keys (all optional; ``configs/preprocess/quotas_example.yaml`` shows each o
     contamination  [eval files]; training items whose normalized problem occurs there are dropped
     logic_style    "plain" or "thinking" (``preprocess.logic.STYLES``)
     teacher        {base_url, model, mode, cache_dir, api_key_env, max_attempts, workers,
-                    timeout, temperature}, see ``preprocess.teacher.TeacherClient``
+                    timeout, max_retries, temperature, max_tokens, stream}, see
+                    ``preprocess.teacher.TeacherClient``
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ NEAR_DUP_CATEGORIES = ("word_problem", "english", "other")
 # Answers that preprocess.rounding cannot round: MATH \boxed{} LaTeX, fractions a/b, option letters.
 NON_DECIMAL_ANSWERS = ("english", "simplify", "logic")
 _TEACHER_KEYS = {"base_url", "model", "mode", "cache_dir", "api_key_env", "max_attempts", "workers",
-                 "timeout", "temperature"}
+                 "timeout", "max_retries", "temperature", "max_tokens", "stream"}
 
 
 @dataclass(frozen=True)

@@ -165,8 +165,8 @@ def run(
         ``invariant`` (str), ``per_category`` ({category: {read, duplicates, near_duplicates,
         kept, verified, train, eval, conversations}}, categories in ``CATEGORIES`` order, only
         those present; a duplicate counts in the category of the item it duplicates, and
-        ``read = kept + duplicates`` per category), ``teacher`` ({ok, failed} or
-        None), plus ``inputs``, ``eval_size``, ``seed``, ``settings``.
+        ``read = kept + duplicates`` per category), ``teacher`` (``preprocess.teacher.summarize``:
+        {matched, rationale, failed, errors, requests}, or None), plus ``inputs``, ``eval_size``, ``seed``, ``settings``.
 
     Raises:
         FileNotFoundError: an input or contamination file does not exist.
@@ -293,13 +293,15 @@ def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, pro
 def _style_logic(items: list[dict], cfg: PreprocessConfig, out: Path, progress: bool) -> dict | None:
     """Render verified logic items in ``cfg.logic_style``, with teacher rationales when configured.
 
-    Returns ``{"ok", "failed"}`` teacher counts, or None without a teacher.
+    Returns the teacher counts (``teacher.summarize``), or None without a teacher. Sub-questions
+    whose requests failed get the rationale-free target this run; a rerun continues them from
+    the reply cache.
     """
     logic = [it for it in items if "logic" in it and it["verified"]]
     rationales = [""] * len(logic)
     counts = None
     if cfg.teacher and logic:
-        from .teacher import TeacherClient
+        from .teacher import TeacherClient, summarize
 
         t = dict(cfg.teacher)
         key_env = t.pop("api_key_env", None)
@@ -307,7 +309,11 @@ def _style_logic(items: list[dict], cfg: PreprocessConfig, out: Path, progress: 
                                api_key=os.environ.get(key_env) if key_env else None, **t)
         results = client.solve_all([(it["logic"], it["answer"]) for it in logic], progress=progress)
         rationales = [r.rationale for r in results]
-        counts = {"ok": sum(r.ok for r in results), "failed": sum(not r.ok for r in results)}
+        counts = summarize(results)
+        if counts["errors"]:
+            first = next(r.reason for r in results if r.error)
+            print(f"warning: teacher requests failed for {counts['errors']} sub-questions (first: {first}); "
+                  "rerun to continue them from the reply cache", file=sys.stderr)
     for it, rationale in zip(logic, rationales):
         it["problem"] = user_message(it["logic"], cfg.logic_style)
         it["cot"] = assistant_message(it["logic"], it["answer"], cfg.logic_style, rationale)
@@ -397,5 +403,8 @@ def render_markdown(report: dict) -> str:
         f"{report['conversations']} |"
     )
     if report.get("teacher"):
-        lines += ["", f"Teacher rationales: {report['teacher']['ok']} ok, {report['teacher']['failed']} failed"]
+        t = report["teacher"]
+        lines += ["", f"Teacher rationales: {t['matched']} matched, {t['rationale']} from the given answer, "
+                      f"{t['failed']} failed, {t['errors']} request errors (a rerun continues them); "
+                      f"{t['requests']} requests sent (the rest came from the reply cache)"]
     return "\n".join(lines) + "\n"

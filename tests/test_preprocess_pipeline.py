@@ -242,7 +242,8 @@ def test_tianchi_with_teacher_and_thinking_style(shared_file, tmp_path):
     n_test = sum(len(json.loads(l)["questions"]) for l in small_test.read_text(encoding="utf-8").splitlines())
     assert report["read"] == n_train + n_test and report["rejected"] == 0
     assert report["verified"] == n_train and report["verify_failed"] == n_test
-    assert report["teacher"] == {"ok": n_train, "failed": 0}
+    assert report["teacher"] == {"matched": n_train, "rationale": 0, "failed": 0, "errors": 0,
+                                 "requests": 2 * n_train}
     assert len(teacher.requests) == 2 * n_train
     items = _jsonl(tmp_path / "out" / "items.jsonl")
     assert items[0]["id"] == "train-1.q1" and items[0]["logic"]["problem_id"] == "round1_train_data_000"
