@@ -92,6 +92,8 @@ class PreprocessConfig:
                     raise ValueError(f"teacher.{key} is required (a non-empty string)")
             if self.teacher.get("mode", "match") not in MODES:
                 raise ValueError(f"teacher.mode must be one of {MODES}, got {self.teacher['mode']!r}")
+            if not isinstance(self.teacher.get("stream", False), bool):
+                raise ValueError(f"teacher.stream must be true or false, got {self.teacher['stream']!r}")
 
 
 def load_config(path: str | os.PathLike | None) -> PreprocessConfig:

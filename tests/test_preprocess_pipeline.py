@@ -245,6 +245,8 @@ def test_tianchi_with_teacher_and_thinking_style(shared_file, tmp_path):
     assert report["teacher"] == {"matched": n_train, "rationale": 0, "failed": 0, "errors": 0,
                                  "requests": 2 * n_train}
     assert len(teacher.requests) == 2 * n_train
+    assert (f"Teacher rationales: {n_train} matched, 0 from the given answer, 0 failed, 0 request errors"
+            in (tmp_path / "out" / "report.md").read_text(encoding="utf-8"))
     items = _jsonl(tmp_path / "out" / "items.jsonl")
     assert items[0]["id"] == "train-1.q1" and items[0]["logic"]["problem_id"] == "round1_train_data_000"
     conv = json.loads((tmp_path / "out" / "conversations.json").read_text(encoding="utf-8"))

@@ -58,6 +58,8 @@ def test_example_config_loads():
     ("logic_style: fancy", "logic_style"),
     ("colour: red", "unknown keys"),
     ("teacher: {model: m}", "teacher.base_url"),
+    ("teacher: {base_url: 'http://127.0.0.1:8000/v1', model: m, stream: 'yes'}", "teacher.stream"),
+    ("teacher: {base_url: 'http://127.0.0.1:8000/v1', model: m, mode: guess}", "teacher.mode"),
     ("[1, 2]", "mapping"),
     ("a: [", "not valid YAML"),
 ])
