@@ -9,6 +9,7 @@ from .config import load_config
 from .logic import STYLES
 from .pipeline import run
 from .readers import FORMATS
+from .teacher import TeacherError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,10 +79,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except (FileNotFoundError, IsADirectoryError, ValueError) as exc:
         parser.error(str(exc))  # exits with status 2
+    except TeacherError as exc:  # a rejected key or unknown model: the replies so far stay cached
+        print(f"error: teacher: {exc}", file=sys.stderr)
+        return 1
     print(report["invariant"])
     print(f"verified {report['verified']} of {report['kept']} kept; train {report['train']}, "
           f"eval {report['eval']}, contaminated {report['contaminated']}, conversations "
           f"{report['conversations']}; outputs in {args.output_dir}")
+    if report["teacher"]:
+        t = report["teacher"]
+        print(f"teacher: {t['matched']} matched, {t['rationale']} from the given answer, {t['failed']} failed, "
+              f"{t['errors']} request errors; {t['requests']} requests sent")
     return 0
 
 

@@ -240,3 +240,23 @@ def test_bad_settings():
         TeacherClient("http://x", "m", "/tmp", max_attempts=0)
     with pytest.raises(ValueError, match="max_tokens"):
         TeacherClient("http://x", "m", "/tmp", max_tokens=0)
+
+
+def test_cli_prints_the_teacher_counts_and_stops_on_a_rejected_key(teacher, tmp_path, capsys, monkeypatch):
+    from preprocess.__main__ import main
+
+    data = tmp_path / "logic.jsonl"
+    data.write_text(json.dumps(PROBLEM, ensure_ascii=False) + "\n", encoding="utf-8")
+    cfg = tmp_path / "c.yaml"
+    settings = {"base_url": teacher.url, "model": "m", "mode": "combined", "max_attempts": 1, "workers": 2,
+                "api_key_env": "I14A_TEACHER_KEY", "max_retries": 0, "cache_dir": str(tmp_path / "cache")}
+    cfg.write_text(json.dumps({"logic_style": "thinking", "teacher": settings}), encoding="utf-8")
+    args = ["--input", str(data), "--output-dir", str(tmp_path / "out"), "--config", str(cfg), "--no-progress"]
+    teacher.api_key = "k1"
+    assert main(args) == 1
+    assert f"error: teacher: {teacher.url}: HTTP 401" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    monkeypatch.setenv("I14A_TEACHER_KEY", "k1")
+    assert main(args) == 0
+    assert "teacher: 8 matched, 0 from the given answer, 0 failed, 0 request errors; 8 requests sent" in (
+        capsys.readouterr().out)
