@@ -48,7 +48,9 @@ class TransformersServe:
 
     def start(self):
         self.starts += 1
-        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+        # One torch thread per request: the requests themselves run in parallel (workers=2), and on a
+        # busy 2-core machine each multi-threaded op would wait for a descheduled team thread.
+        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1")
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "transformers.commands.transformers_cli", "serve", "--host", "127.0.0.1",
@@ -94,16 +96,14 @@ class TransformersServe:
 
 
 @pytest.fixture(scope="module")
-def smollm2_hf_dir(conv_smollm2_gguf, conv_smollm2_hf_reference, tmp_path_factory):
+def smollm2_hf_dir(conv_smollm2_hf_reference, conv_smollm2_tokenizer, tmp_path_factory):
     """The embedded SmolLM2 as a transformers model directory (what ``transformers serve`` loads):
-    transformers' own GGUF loading of weights and tokenizer, with the GGUF's chat template."""
-    from transformers import AutoTokenizer
-
+    the weights as transformers loads them from the GGUF, the tokenizer with the GGUF's special
+    tokens and chat template (``research.llama3.gguf_tokenizer``)."""
     out = tmp_path_factory.mktemp("smollm2_hf")
     conv_smollm2_hf_reference.save_pretrained(out)
-    tokenizer = AutoTokenizer.from_pretrained(conv_smollm2_gguf.parent, gguf_file=conv_smollm2_gguf.name)
-    assert tokenizer.chat_template, "the GGUF carries no chat template"
-    tokenizer.save_pretrained(out)
+    assert conv_smollm2_tokenizer.chat_template, "the GGUF carries no chat template"
+    conv_smollm2_tokenizer.save_pretrained(out)
     return out
 
 
