@@ -147,9 +147,12 @@ class TeacherClient:
             kwargs["max_tokens"] = self.max_tokens
         try:
             response = self.client.chat.completions.create(**kwargs)
-            if self.stream:
-                return "".join(chunk.choices[0].delta.content or "" for chunk in response if chunk.choices)
-            return response.choices[0].message.content or ""
+            if not self.stream:
+                return response.choices[0].message.content or ""
+            chunks = list(response)
+            if not chunks:  # e.g. a plain JSON reply: not to be cached as an empty answer
+                raise TeacherError(f"{self.base_url}: the streamed reply has no chunks (does the server stream?)")
+            return "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
         except openai.APITimeoutError:
             raise TeacherError(f"{self.base_url}: no reply within {self.timeout} s") from None
         except openai.APIConnectionError as exc:

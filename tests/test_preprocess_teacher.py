@@ -27,10 +27,11 @@ class Teacher:
     """A tiny chat-completions server. It answers wrong ``wrong_first`` times per prompt, then right;
     in rationale mode it follows the answer stated in the prompt. ``fail`` makes it return HTTP 500,
     ``api_key`` (when set) makes it answer 401 to any other key. With ``"stream": true`` it sends the
-    reply as server-sent ``chat.completion.chunk`` events, a few characters each."""
+    reply as server-sent ``chat.completion.chunk`` events, a few characters each, unless ``json_only``."""
 
     def __init__(self, wrong_first=0, delay=0.0):
         self.wrong_first, self.delay, self.fail, self.api_key = wrong_first, delay, False, None
+        self.json_only = False
         self.requests, self.in_flight, self.max_in_flight = [], 0, 0
         self.seen = {}
         self.lock = threading.Lock()
@@ -55,7 +56,7 @@ class Teacher:
                         self.send_error(401, "bad key")
                         return
                     reply = teacher.reply(body["messages"][-1]["content"])
-                    if body.get("stream"):
+                    if body.get("stream") and not teacher.json_only:
                         self.send_stream(reply)
                         return
                     data = json.dumps({"choices": [{"message": {"role": "assistant", "content": reply}}]})
@@ -201,6 +202,13 @@ def test_streamed_replies(teacher, jobs, tmp_path):
     results = client.solve_all(jobs[:2])
     assert [r.rationale for r in results] == ["第 1 问的推理，第 1 次。", "第 2 问的推理，第 1 次。"]
     assert all(b["stream"] is True and b["max_tokens"] == 64 for _, _, b in teacher.requests)
+
+
+def test_a_stream_request_answered_with_plain_json_is_an_error_not_an_empty_reply(teacher, jobs, tmp_path):
+    teacher.json_only = True
+    r = TeacherClient(teacher.url, "m", tmp_path / "c", stream=True).solve(*jobs[0])
+    assert r.error and "has no chunks" in r.reason
+    assert not any((tmp_path / "c").rglob("*.json"))
 
 
 def test_a_rejected_key_stops_the_batch_with_a_clear_error(teacher, jobs, tmp_path):
