@@ -1,5 +1,6 @@
 """Every shipped YAML loads, uses MindFormers 1.9 keys, carries the contest LoRA, and builds at reduced size."""
 import inspect
+import json
 import math
 import re
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from research.llama3.model_config import read_config, read_model_config
 from research.llama3.param_count import lora_param_counts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,16 +23,18 @@ CPU_SETTINGS = {"use_flash_attention": False, "fused_rms_norm": False, "use_rope
 
 
 LLAMA3_8B = sorted((ROOT / "configs" / "llama3_8b").glob("*.yaml"))
-CONTEST_GLOBAL_BATCH = 16  # every Llama3-8B card count trains the same optimisation
+PROJECT_GLOBAL_BATCH = 16  # every Llama3-8B card count trains the same optimisation
+CONTEST_GLOBAL_BATCH = 64  # the contest's reference recipe (finetune_lora_910b_4p_contest.yaml)
 
 
 def _model_config(path):
-    return yaml.safe_load(path.read_text(encoding="utf-8"))["model"]["model_config"]
+    return read_model_config(path)
 
 
 def test_configs_shipped():
     names = {p.relative_to(ROOT / "configs").as_posix() for p in CONFIGS}
     ascend = {f"llama3_8b/finetune_lora_910b_{n}p{s}.yaml" for n in (1, 4, 8) for s in ("", "_seq512")}
+    ascend.add("llama3_8b/finetune_lora_910b_4p_contest.yaml")
     assert {"tiny/finetune_lora_cpu.yaml", "tiny/finetune_lora_cpu_dp2.yaml", "smollm2_135m/finetune_lora_cpu.yaml",
             "llama3_8b/predict_lora_910b_1p.yaml", "llama3_8b/eval_base_910b_1p.yaml", *ascend} <= names
 
@@ -65,7 +69,8 @@ def test_config_keys_and_lora(path):
     if config.run_mode == "predict":
         return
     if path.parent.name == "llama3_8b":
-        assert config.runner_config.batch_size * config.parallel_config.data_parallel == CONTEST_GLOBAL_BATCH
+        expected = CONTEST_GLOBAL_BATCH if "contest" in path.name else PROJECT_GLOBAL_BATCH
+        assert config.runner_config.batch_size * config.parallel_config.data_parallel == expected
         assert f"_seq{config.model.model_config.seq_length}" in path.name or \
             config.model.model_config.seq_length == 256
     ckpt = [c for c in config.callbacks if c["type"] == "CheckpointMonitor"]
@@ -144,3 +149,23 @@ def test_llama3_8b_full_size_abstract_build(tmp_path, monkeypatch):
     assert round(trainable / base, 6) == 0.000424
     # 8B float32 weights would be 32 GB; the abstract build stays far below that
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 8 * 2 ** 20
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.parent.name + "/" + p.name)
+def test_base_config_resolved_as_mindformers_does(path):
+    """``read_config`` (no MindFormers import; eval, tokenizer and torch paths) resolves ``base_config``
+    to the same mapping as MindFormers' own loader."""
+    from mindformers import MindFormerConfig
+
+    assert read_config(path) == json.loads(json.dumps(MindFormerConfig._file2dict(str(path))))
+
+
+def test_variants_state_only_what_differs():
+    """Each card/seq variant inherits the 1-card file and states only its own keys."""
+    variants = [p for p in LLAMA3_8B if p.name.startswith("finetune_") and p.name != "finetune_lora_910b_1p.yaml"]
+    assert len(variants) == 6
+    for path in variants:
+        own = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert own["base_config"].startswith("finetune_lora_910b_"), path.name
+        assert "optimizer" not in own  # one optimizer for all variants, in the 1-card file
+        assert len(path.read_text(encoding="utf-8").splitlines()) < 50, path.name

@@ -107,7 +107,9 @@ def build_config(config_path: str, train_dataset: str, load_checkpoint: str | No
     config.output_dir = os.path.abspath(output_dir)
     config.load_checkpoint = os.path.abspath(load_checkpoint) if load_checkpoint else ""
     config.train_dataset.data_loader.dataset_dir = os.path.abspath(train_dataset)
-    config.train_dataset_task.dataset_config.data_loader.dataset_dir = os.path.abspath(train_dataset)
+    # The task reads the train_dataset section: the YAML anchor joining them does not survive a
+    # base_config merge, where a variant's batch_size only reaches train_dataset.
+    config.train_dataset_task.dataset_config = config.train_dataset
     if seed is not None:
         config.seed = seed
     tokens_per_step = global_batch(config) * config.model.model_config.seq_length

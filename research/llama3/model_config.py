@@ -11,7 +11,7 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["LlamaDims", "gguf_field", "read_model_config"]
+__all__ = ["LlamaDims", "eval_backend_for", "gguf_field", "read_config", "read_model_config"]
 
 _MISSING = object()
 
@@ -35,17 +35,63 @@ def gguf_field(reader, key: str, default: Any = _MISSING) -> Any:
     return field.contents()
 
 
+def _merge(child: dict, base: dict) -> dict:
+    """``base`` with ``child``'s values written over it, mappings merged key by key."""
+    merged = dict(base)
+    for key, value in child.items():
+        merged[key] = _merge(value, merged[key]) if isinstance(value, dict) and isinstance(
+            merged.get(key), dict) else value
+    return merged
+
+
+def read_config(config_path: str | os.PathLike) -> dict:
+    """A MindFormers YAML as a plain dict, its ``base_config`` chain resolved (no MindFormers import).
+
+    ``base_config`` (one path or a list, relative to the YAML's folder) is resolved as MindFormers
+    1.9's ``MindFormerConfig._file2dict`` does: the bases are read (recursively) and updated in
+    order, then the YAML's own keys are merged over them, nested mappings key by key, anything else
+    replaced. tests/test_configs.py checks the result equals ``MindFormerConfig`` for every shipped YAML.
+
+    Raises:
+        FileNotFoundError: the YAML or one of its bases does not exist.
+        ValueError: the file is not a YAML mapping.
+    """
+    import yaml
+
+    with open(config_path, encoding="utf-8") as fh:
+        config = yaml.safe_load(fh)
+    if not isinstance(config, dict):
+        raise ValueError(f"{config_path}: not a YAML mapping")
+    bases = config.pop("base_config", None)
+    if bases is None:
+        return config
+    merged: dict = {}
+    for base in bases if isinstance(bases, list) else [bases]:
+        merged.update(read_config(os.path.join(os.path.dirname(os.fspath(config_path)), base)))
+    return _merge(config, merged)
+
+
 def read_model_config(config_path: str | os.PathLike) -> dict:
-    """The ``model.model_config`` mapping of a MindFormers YAML (plain dict, no MindFormers import).
+    """The ``model.model_config`` mapping of a MindFormers YAML (``base_config`` resolved, see
+    :func:`read_config`).
 
     Raises:
         FileNotFoundError: no such file.
         KeyError: the YAML has no ``model.model_config``.
     """
-    import yaml
+    return read_config(config_path)["model"]["model_config"]
 
-    with open(config_path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)["model"]["model_config"]
+
+def eval_backend_for(config_path: str | os.PathLike) -> str:
+    """The evaluation backend for a run of this YAML: ``"mindformers"`` when its
+    ``context.device_target`` is Ascend (the model stays on the NPU, with MindFormers' KV cache),
+    else ``"transformers"`` (PyTorch on the host CPU or CUDA).
+
+    Raises:
+        FileNotFoundError: no such YAML.
+    """
+    target = str((read_config(config_path).get("context") or {}).get("device_target", "CPU"))
+    return "mindformers" if target.lower() == "ascend" else "transformers"
 
 
 @dataclass(frozen=True)

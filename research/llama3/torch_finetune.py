@@ -52,6 +52,8 @@ import numpy as np
 import torch
 import yaml
 
+from research.llama3.model_config import read_config
+
 __all__ = ["RunSettings", "load_settings", "read_mindrecord", "unpacked_rows", "packed_rows", "build_lora_model",
            "CausalLMLoss", "count_parameters", "train", "prepare_records", "main"]
 
@@ -85,8 +87,7 @@ def load_settings(config_path: str, seed: int | None = None) -> RunSettings:
         KeyError: a required section/key (model.model_config, its pet_config, lr_schedule,
             runner_config.batch_size) is missing; the message names it and the file.
     """
-    with open(config_path, encoding="utf-8") as f:
-        cfg = yaml.safe_load(f)
+    cfg = read_config(config_path)
     try:
         mc = cfg["model"]["model_config"]
         pet = mc["pet_config"]
@@ -456,8 +457,7 @@ def main(argv=None) -> int:
         if rank == 0:
             from preprocess.atomic import write_text_atomic
 
-            with open(args.config, encoding="utf-8") as f:
-                effective = yaml.safe_load(f)
+            effective = read_config(args.config)
             effective["torch_finetune"] = {**vars(args), "device": device, "rows": int(rows["tokens"].shape[0])}
             write_text_atomic(os.path.join(args.run_dir, "config.yaml"),
                               yaml.safe_dump(effective, sort_keys=False, allow_unicode=True))
