@@ -119,13 +119,15 @@ class MindFormersLM:
             for each call and restored after it. ``False``: PyNative, no compilation.
         use_past: see :func:`resolve_use_past` (``None``: the YAML's ``use_past`` on Ascend). With
             it the YAML's settings are kept as they are; without it :data:`CPU_OVERRIDES` apply.
-        context: the YAML's ``context`` section; with ``use_past`` it is applied by
-            ``mindspore.set_context`` (all keys but ``mode``), since the predict YAML's ``jit_config``
-            (``infer_boost``) and ``max_device_memory`` belong to its paged-attention setup.
+        context: the YAML's ``context`` section. Its ``device_target`` and ``device_id`` are applied
+            first, before the device decides ``use_past``; with ``use_past`` the rest is applied
+            too (all keys but ``mode``), since the predict YAML's ``jit_config`` (``infer_boost``)
+            and ``max_device_memory`` belong to its paged-attention setup.
 
     Raises:
-        ValueError: parameters the checkpoints leave unset, checkpoint entries the model lacks, or
-            ``use_past=True`` off Ascend.
+        ValueError: parameters the checkpoints leave unset, checkpoint entries the model lacks,
+            ``use_past=True`` off Ascend, or a ``context.device_target`` this MindSpore cannot run
+            (e.g. an Ascend YAML on a CPU host: write its CPU dry run, ``research.llama3.dry_run``).
     """
 
     def __init__(self, model_config: dict, load_checkpoint: str, lora_checkpoint: str | None = None,
@@ -136,6 +138,15 @@ class MindFormersLM:
         from research.llama3.random_init import build_model
 
         self.graph_mode = graph_mode
+        context = dict(context or {})
+        device = {k: context.pop(k) for k in ("device_target", "device_id") if k in context}
+        try:
+            if device:
+                ms.set_context(**device)
+        except RuntimeError as exc:
+            raise ValueError(f"context.device_target {device.get('device_target')!r} of the YAML cannot run "
+                             f"here ({str(exc).splitlines()[0]}); on a host without it use the YAML's "
+                             f"CPU dry run (python -m research.llama3.dry_run)") from None
         self.use_past = resolve_use_past(model_config, use_past, ms.get_context("device_target"))
         if self.use_past and context:
             ms.set_context(**{k: v for k, v in context.items() if k != "mode"})
@@ -174,10 +185,9 @@ class MindFormersLM:
     def from_yaml(cls, config_path: str, load_checkpoint: str, **kwargs) -> "MindFormersLM":
         """Build from a MindFormers YAML (its ``model.model_config`` and ``context``); ``kwargs`` as
         for the constructor. Raises ``FileNotFoundError``/``KeyError`` for a missing file/section."""
-        import yaml
+        from research.llama3.model_config import read_config
 
-        with open(config_path, encoding="utf-8") as fh:
-            config = yaml.safe_load(fh)
+        config = read_config(config_path)
         return cls(config["model"]["model_config"], load_checkpoint, context=config.get("context"), **kwargs)
 
     @contextmanager

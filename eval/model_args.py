@@ -59,9 +59,10 @@ def add_model_args(parser: argparse.ArgumentParser, source: argparse._MutuallyEx
     parser.add_argument("--config", default=None, type=mindformers_config,
                         help="MindFormers YAML of the checkpoint (needed with --load_checkpoint); checked against "
                              "the MindFormers 1.9 schema first (research.llama3.config_check)")
-    parser.add_argument("--model_file", default=None,
+    parser.add_argument("--model_file", "--vocab_file", dest="model_file", default=None,
                         help="tokenizer file (e.g. Meta's tokenizer.model) overriding the YAML's "
-                             "processor.tokenizer path; the YAML still names the tokenizer type")
+                             "processor.tokenizer path (--vocab_file: MindFormers' key for it); the YAML "
+                             "still names the tokenizer type")
     parser.add_argument("--lora_checkpoint", default=None, nargs="+" if several_adapters else None,
                         help="LoRA-only MindFormers checkpoint applied on top of --load_checkpoint"
                              + ("; several: an ensemble, one model per adapter" if several_adapters else ""))

@@ -384,8 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="output .mindrecord path; a .db index and OUTPUT.report.json are written beside it")
     mf.add_argument("--tokenizer", choices=sorted(TOKENIZER_KINDS), default=None,
                     help="tokenizer kind when no --config is given (default llama3, as in MindFormers)")
-    mf.add_argument("--model_file", default=None,
-                    help="tokenizer file (Llama 3 tokenizer.model, or a GGUF); overrides the YAML's path")
+    mf.add_argument("--model_file", "--vocab_file", dest="model_file", default=None,
+                    help="tokenizer file (Llama 3 tokenizer.model, or a GGUF); overrides the YAML's path "
+                         "(--vocab_file: MindFormers' key for it)")
     mf.add_argument("--seq_length", type=int, required=True, help="model seq_length; records get seq_length+1 ids")
     mf.add_argument("--file_partition", type=int, default=1,
                     help="number of MindRecord shards (files OUTPUT0..N-1 when N > 1)")

@@ -18,7 +18,7 @@ Launcher options:
   --local_worker_num N   workers on this node (default: --worker_num, i.e. one node)
   --master_addr ADDR     scheduler host, the same on every node (default 127.0.0.1)
   --master_port PORT     scheduler port (default 8118)
-  --node_rank R          this node's index for multi-node jobs (default: msrun assigns)
+  --node_rank R          this node's index, 0 .. nodes-1; required when --local_worker_num < --worker_num
   --cluster_time_out S   seconds to wait for all workers to join (default 600)
   --run_id ID            logs go to logs/<ID>/msrun/ (default: a timestamp)
   --log_dir DIR          per-rank log directory (overrides --run_id's)
@@ -29,7 +29,12 @@ Example (8 Ascend cards, one node):
     --config configs/llama3_8b/finetune_lora_910b_8p.yaml --train_dataset train.mindrecord \
     --load_checkpoint llama3_8b.ckpt --output_dir logs/llama3-8p/output --run_dir logs/llama3-8p
 Two nodes of 8: the same command on both with --worker_num 16 --local_worker_num 8
---master_addr <node 0 IP> --node_rank 0 (resp. 1).
+--master_addr <node 0 IP> --node_rank 0 (resp. 1). Without --node_rank msrun exports no per-worker
+RANK_ID, so every worker would take itself for rank 0 and share one run_dir, loss log and checkpoint
+folder: the launcher refuses to start. Multi-node also needs --output_dir (and --run_dir) on storage
+all nodes share (NFS, SFS): with auto_trans_ckpt MindFormers writes the distributed checkpoint and
+strategy files under output_dir on one node and reads them on all; when MindFormers cannot tell that
+the path is shared, export SHARED_PATHS=<that mount> on every node (docs/ascend.md).
 USAGE
 }
 
@@ -58,6 +63,13 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ $# -gt 0 ] || { echo "msrun_launcher.sh: no training options after -- (see --help)" >&2; exit 2; }
+if [ "${LOCAL_WORKER_NUM:-$WORKER_NUM}" -lt "$WORKER_NUM" ] && [ -z "$NODE_RANK" ]; then
+  echo "msrun_launcher.sh: multi-node job (--local_worker_num ${LOCAL_WORKER_NUM} < --worker_num ${WORKER_NUM})" \
+    "needs --node_rank (0 on the node at --master_addr, 1, 2, ... on the others); without it every worker" \
+    "would be rank 0 and write the same run_dir and checkpoints. Put --output_dir on storage all nodes share" \
+    "(or export SHARED_PATHS=<mount>); see --help" >&2
+  exit 2
+fi
 
 LOG_DIR=${LOG_DIR:-$ROOT/logs/${RUN_ID:-$(date +%Y%m%d-%H%M%S)}/msrun}
 mkdir -p "$LOG_DIR"

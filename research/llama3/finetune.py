@@ -86,6 +86,7 @@ def build_config(config_path: str, train_dataset: str, load_checkpoint: str | No
         resume: continue from the newest full-state checkpoint in ``output_dir/checkpoint``
             (MindFormers ``resume_training``: weights, optimizer state, step, data position); without
             one, start from ``load_checkpoint``. The loss log keeps its lines up to that step.
+            Resuming turns ``auto_trans_ckpt`` off: those checkpoints are already one per rank.
 
     Returns:
         ``mindformers.MindFormerConfig``.
@@ -119,6 +120,10 @@ def build_config(config_path: str, train_dataset: str, load_checkpoint: str | No
     if point:
         config.load_checkpoint = point.checkpoint_dir
         config.resume_training = True
+        # The per-rank checkpoints are already sliced for this run's strategy. With auto_trans_ckpt
+        # MindFormers would transform them again, without their source strategy, and stop with
+        # "src_strategy should not be None when src_checkpoint is sliced" (tests/test_ascend_dry_run.py).
+        config.auto_trans_ckpt = False
         done = point.step
         if stop_step and done >= stop_step:
             raise ValueError(f"{point.checkpoint} is at step {done}, already at --stop_step {stop_step}")
