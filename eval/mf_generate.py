@@ -40,10 +40,13 @@ from tqdm.auto import tqdm
 from eval.sampling import Sampling, greedy, sample
 
 # Settings without which LlamaForCausalLM cannot run forward on CPU (see tests/test_convert_smollm2.py).
+# is_dynamic belongs to use_past (paged attention); with it the pre-gather calls mint.cumsum, whose
+# CumsumExt has no CPU kernel (found by the predict YAML's CPU dry run, tests/test_ascend_dry_run.py).
 CPU_OVERRIDES = {
     "compute_dtype": "float32", "layernorm_compute_type": "float32", "softmax_compute_type": "float32",
     "rotary_dtype": "float32", "param_init_type": "float32",
     "use_flash_attention": False, "fused_rms_norm": False, "use_rope_slice": True, "use_past": False,
+    "is_dynamic": False,
 }
 
 
