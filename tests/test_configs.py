@@ -1,6 +1,5 @@
 """Every shipped YAML loads, uses MindFormers 1.9 keys, carries the contest LoRA, and builds at reduced size."""
 import inspect
-import json
 import math
 import re
 from pathlib import Path
@@ -8,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from research.llama3.model_config import read_config, read_model_config
+from research.llama3.model_config import read_model_config
 from research.llama3.param_count import lora_param_counts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,15 +148,6 @@ def test_llama3_8b_full_size_abstract_build(tmp_path, monkeypatch):
     assert round(trainable / base, 6) == 0.000424
     # 8B float32 weights would be 32 GB; the abstract build stays far below that
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 8 * 2 ** 20
-
-
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.parent.name + "/" + p.name)
-def test_base_config_resolved_as_mindformers_does(path):
-    """``read_config`` (no MindFormers import; eval, tokenizer and torch paths) resolves ``base_config``
-    to the same mapping as MindFormers' own loader."""
-    from mindformers import MindFormerConfig
-
-    assert read_config(path) == json.loads(json.dumps(MindFormerConfig._file2dict(str(path))))
 
 
 def test_variants_state_only_what_differs():

@@ -35,40 +35,18 @@ def gguf_field(reader, key: str, default: Any = _MISSING) -> Any:
     return field.contents()
 
 
-def _merge(child: dict, base: dict) -> dict:
-    """``base`` with ``child``'s values written over it, mappings merged key by key."""
-    merged = dict(base)
-    for key, value in child.items():
-        merged[key] = _merge(value, merged[key]) if isinstance(value, dict) and isinstance(
-            merged.get(key), dict) else value
-    return merged
-
-
 def read_config(config_path: str | os.PathLike) -> dict:
-    """A MindFormers YAML as a plain dict, its ``base_config`` chain resolved (no MindFormers import).
-
-    ``base_config`` (one path or a list, relative to the YAML's folder) is resolved as MindFormers
-    1.9's ``MindFormerConfig._file2dict`` does: the bases are read (recursively) and updated in
-    order, then the YAML's own keys are merged over them, nested mappings key by key, anything else
-    replaced. tests/test_configs.py checks the result equals ``MindFormerConfig`` for every shipped YAML.
+    """A MindFormers YAML as a plain dict, its ``base_config`` chain resolved as MindFormers 1.9 reads it
+    (``research.llama3.config_check.resolved_config``: ``MindFormerConfig._file2dict``, before
+    MindFormers fills in its defaults).
 
     Raises:
         FileNotFoundError: the YAML or one of its bases does not exist.
-        ValueError: the file is not a YAML mapping.
+        ValueError: not YAML, or not a mapping.
     """
-    import yaml
+    from research.llama3.config_check import resolved_config
 
-    with open(config_path, encoding="utf-8") as fh:
-        config = yaml.safe_load(fh)
-    if not isinstance(config, dict):
-        raise ValueError(f"{config_path}: not a YAML mapping")
-    bases = config.pop("base_config", None)
-    if bases is None:
-        return config
-    merged: dict = {}
-    for base in bases if isinstance(bases, list) else [bases]:
-        merged.update(read_config(os.path.join(os.path.dirname(os.fspath(config_path)), base)))
-    return _merge(config, merged)
+    return resolved_config(config_path)
 
 
 def read_model_config(config_path: str | os.PathLike) -> dict:
