@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 
 STYLES = ("plain", "thinking")
 _LETTERS = string.ascii_uppercase
@@ -23,10 +24,18 @@ THINKING_INSTRUCTION = (
     "请先在 <thinking> 标签中逐步推理，再在 <reflection> 标签中检查推理是否有误，"
     "最后在 <output> 标签中给出答案（只写选项字母）。"
 )
-# Answer-letter patterns, tried in this order (see answer_letter).
-_OUTPUT_TAG = re.compile(r"<output>\s*[（(]?\s*([A-Z])(?![A-Za-z])")
-_ANSWER_IS = re.compile(r"答案(?:是|为)?\s*[:：]?\s*[（(]?\s*([A-Z])(?![A-Za-z])")
+# Answer-letter patterns by tier (see answer_letter); text is NFKC-normalised first, so full-width
+# letters and punctuation (Ａ, ：, （) match as their ASCII forms.
+_LETTER = r"\s*(?:\(\s*)?([A-Za-z])(?![A-Za-z])"
+_OUTPUT_TAG = re.compile(r"<output>" + _LETTER)
+# "选" is choosing, "不选" rejecting and "选项" naming an option; an English lowercase letter after
+# "answer is" could be the article "a", so English statements count capitals only.
+_STATED = re.compile(r"答案(?:是|为|应(?:该)?是)?\s*:?\s*(?:选项|选)?" + _LETTER
+                     + r"|(?<!不)选(?:择)?(?!项)\s*:?" + _LETTER
+                     + r"|(?i:answer)\s*(?:(?i:is)\s*:?|:)\s*(?:(?i:option)\s*)?(?:\(\s*)?([A-Z])(?![A-Za-z])")
 _BARE = re.compile(r"(?<![A-Za-z])([A-Z])(?![A-Za-z])")
+# The English pronoun ("I think", "I'm") is a word, not option I.
+_PRONOUN_I = re.compile(r"I(?:\s+[a-z]|')")
 
 
 def tianchi_records(obj: dict) -> list[dict]:
@@ -114,19 +123,34 @@ def assistant_message(meta: dict, answer: str, style: str = "plain", rationale: 
 
 
 def answer_letter(text: str | None, n_options: int = 26) -> str | None:
-    """Return the option letter a model's reply chooses, or ``None``.
+    """Return the option letter (``"A"``..) a model's reply chooses, or ``None``.
 
-    Tried in order, the last match of each winning: ``<output>A`` (the thinking style's answer
-    tag, so a letter named while reasoning does not override it), then ``答案是：A`` (also
-    ``答案：A``, ``答案为 A``, ``答案是(A)``: the plain style's target and the Tianchi baseline
-    prompt's format), then the last standalone capital letter. Only the letters of the first
-    ``n_options`` options count. Used for teacher replies and for evaluation.
+    Three tiers, the first tier with a match deciding and its LAST match taken:
+
+    1. ``<output>A`` (the thinking style's answer tag, so a letter named while reasoning does not
+       override it);
+    2. a stated answer: ``答案是：A`` (also ``答案：A``, ``答案为 A``, ``答案是(A)``: the plain
+       style's target and the Tianchi baseline prompt's format), ``选B``/``选择 B`` (not ``不选``
+       or ``选项``), ``The answer is B``;
+    3. the last standalone capital letter (the pronoun in ``I think`` is skipped).
+
+    Lowercase (``答案是：c``) and full-width (``答案是：Ａ``) letters count in tiers 1-2. When the
+    deciding letter is not among the first ``n_options`` letters the reply has no answer
+    (``None``): a stated answer that is not an option is wrong, and falling back to a letter from
+    the reasoning would pick an option the reply rejected (``A和B都不对，答案是D``). Used for teacher
+    replies and for evaluation.
     """
     if not text:
         return None
-    valid = set(_LETTERS[:n_options])
-    for pattern in (_OUTPUT_TAG, _ANSWER_IS, _BARE):
-        letters = [m.group(1) for m in pattern.finditer(text) if m.group(1) in valid]
-        if letters:
-            return letters[-1]
-    return None
+    text = unicodedata.normalize("NFKC", text)
+    for pattern in (_OUTPUT_TAG, _STATED):
+        matches = list(pattern.finditer(text))
+        if matches:
+            return _valid(next(g for g in matches[-1].groups() if g), n_options)
+    bare = [m for m in _BARE.finditer(text) if not _PRONOUN_I.match(text, m.start())]
+    return _valid(bare[-1].group(1), n_options) if bare else None
+
+
+def _valid(letter: str, n_options: int) -> str | None:
+    letter = letter.upper()
+    return letter if letter in _LETTERS[:n_options] else None

@@ -58,6 +58,26 @@ def test_answer_letter():
     assert answer_letter("<output>A</output> then <output>C</output>") == "C"
 
 
+@pytest.mark.parametrize("text, n_options, expected", [
+    ("答案是：c", 4, "C"),                       # lowercase after the answer marker
+    ("我认为应该选b", 4, "B"),                   # lowercase after 选
+    ("答案是：Ａ", 4, "A"),                      # full-width letter
+    ("答案为（ｄ）", 4, "D"),                    # full-width parentheses and letter
+    ("<output>\nb\n</output>", 2, "B"),         # lowercase in the answer tag
+    ("A和B都不对，答案是D", 2, None),            # stated answer not an option: no answer, not B
+    ("The answer is B, I think.", 9, "B"),      # not the pronoun I (a valid option with nine)
+    ("A is wrong, I think", 9, "A"),            # bare tier skips the pronoun
+    ("<output>E</output> 所以 B", 4, None),      # the tag decides even when invalid
+    ("不选A，选B", 4, "B"),                      # 不选 rejects
+    ("选项A不对，所以选项B", 4, "B"),            # 选项 names an option, not a choice: bare tier
+    ("我选 a 吗？答案：C", 3, "C"),               # last stated answer wins
+    ("the answer is a mystery", 4, None),       # the article a is not option A
+    ("选择题 1 的答案是 b", 2, "B"),
+])
+def test_answer_letter_cases_widths_and_invalid_statements(text, n_options, expected):
+    assert answer_letter(text, n_options) == expected
+
+
 def test_errors():
     meta = tianchi_records(PROBLEM)[0]["logic"]
     with pytest.raises(ValueError, match="style"):
