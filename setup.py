@@ -27,6 +27,9 @@ setup(
         "openai==2.6.1",
         # The CPU wheel; with no torch pinned pip would pull a CUDA build and several GB of packages.
         "torch==2.13.0",
+        # two independent solvers that must agree on generated logic puzzles (preprocess/augment_logic.py)
+        "python-constraint2==2.9.0",
+        "clingo==5.8.3",
     ],
     extras_require={
         # the PyTorch + PEFT training path (research/llama3/torch_finetune.py) and adapter conversion
