@@ -1,7 +1,10 @@
 """Command line: Tianchi logical reasoning with self-consistency voting (``python -m eval.logic --help``).
 
-For every sub-question of a Tianchi JSONL file: ``--num_samples`` generations per adapter (greedy
-when 1, else sampled with ``--temperature``/``--top_p``, sample k seeded ``--seed + k``), the
+For every sub-question of a Tianchi JSONL file, or of the logic items of a ``preprocess``
+``eval.jsonl`` (other categories are skipped and counted: ``eval.math`` grades them):
+``--num_samples`` generations per adapter (greedy when 1, else sampled with
+``--temperature``/``--top_p``, sample k seeded ``--seed + k``; default 3 on CPU, 5 on an
+accelerator), the
 answer letter of each (:func:`eval.logic_vote.extract_letter`), a vote pooled over all adapters
 (an ensemble when ``--lora_checkpoint`` lists several), and ``--second_round`` more samples for
 questions left without a majority (:mod:`eval.logic_vote` has the rules). Each prompt is the
@@ -12,9 +15,10 @@ adapter is asked the way it was taught; ``--style baseline`` asks with the Tianc
 Writes to ``--output_dir`` (atomically): ``samples.jsonl`` (every generation with its adapter,
 round, seed and letter; accepted back by ``--predictions``), ``predictions.jsonl`` (one row per
 sub-question: votes, prediction, reference, correct), ``submission.jsonl`` (Tianchi format:
-``{"id", "questions": [{"answer"}]}`` per problem, in file order), ``metrics.json`` (accuracy per
-sub-question and per problem, per adapter and for the ensemble, when the file has answers) and
-``report.md``.
+``{"id", "questions": [{"answer"}]}`` per problem, in file order; Tianchi input only),
+``metrics.json`` (accuracy per sub-question and per problem, per adapter and for the ensemble, with
+the chance baseline, when the file has answers) and ``report.md``; :mod:`eval.logic_report` turns
+two of these (before/after fine-tuning) into the run report's logic section.
 """
 from __future__ import annotations
 
@@ -25,19 +29,24 @@ import time
 from pathlib import Path
 
 from eval.files import read_jsonl
-from eval.logic_vote import PROMPT_STYLES, accuracy, extract_letter, flatten, render_prompt, submission, vote
+from eval.logic_report import accuracy_table
+from eval.logic_vote import (PROMPT_STYLES, accuracy, chance, extract_letter, flatten, flatten_items, render_prompt,
+                             split_rows, submission, vote)
 from eval.model_args import (add_model_args, add_sampling_args, add_template_arg, make_generator, model_source,
                              positive_int, prompt_template)
 from eval.plots import plot_bars
 from eval.sampling import Sampling
 from preprocess.atomic import write_json_atomic, write_jsonl_atomic, write_text_atomic
 
+DEFAULT_VOTES = {"cpu": 3, "accelerator": 5}
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m eval.logic", description=__doc__.split("\n\n")[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--items", required=True,
-                   help="Tianchi JSONL: {id, problem, questions: [{question, options, answer?}]} per line")
+                   help="Tianchi JSONL: {id, problem, questions: [{question, options, answer?}]} per line, or "
+                        "preprocess items (eval.jsonl; logic items are graded, others skipped)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--predictions", nargs="+",
                      help='samples JSONL file(s) of {"key","generation"[,"adapter","round"]} to vote on '
@@ -48,8 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style", choices=PROMPT_STYLES, default="plain",
                    help="user message of a sub-question: plain/thinking as preprocess writes training records "
                         "(its logic_style), baseline = the Tianchi baseline instruction (default: %(default)s)")
-    p.add_argument("--num_samples", type=positive_int, default=1,
-                   help="generations per question and adapter in round 1; 1 = greedy (default: %(default)s)")
+    p.add_argument("--num_samples", type=positive_int, default=None,
+                   help="generations per question and adapter in round 1; 1 = greedy (default: "
+                        f"{DEFAULT_VOTES['cpu']} when generating on CPU, {DEFAULT_VOTES['accelerator']} on an "
+                        "accelerator)")
     p.add_argument("--second_round", type=int, default=None,
                    help="sampled generations per adapter for questions without a majority; 0 = off "
                         "(default: --num_samples)")
@@ -59,6 +70,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output_dir", default="output/eval/logic",
                    help="where outputs are written (default: %(default)s)")
     return p
+
+
+def default_votes(args: argparse.Namespace) -> int:
+    """Round-1 samples when ``--num_samples`` is not given: few on CPU, where every sample is slow.
+
+    The device is the YAML's ``context.device_target`` for ``--backend mindformers``, else
+    ``--device`` (default: cuda when available).
+    """
+    if args.backend == "mindformers":
+        import yaml
+
+        with open(args.config, encoding="utf-8") as fh:
+            target = str((yaml.safe_load(fh).get("context") or {}).get("device_target", "CPU"))
+    else:
+        import torch
+
+        target = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return DEFAULT_VOTES["cpu" if target.lower().startswith("cpu") else "accelerator"]
 
 
 def _generate_samples(args, questions: list[dict]) -> list[dict]:
@@ -105,14 +134,18 @@ def _letters(questions: list[dict], samples: list[dict]) -> dict[str, list[str |
 def run(args: argparse.Namespace) -> dict:
     """Generate (model mode) or read samples, vote, score, write outputs; return the metrics dict."""
     started = time.time()
-    problems = read_jsonl(args.items, limit=args.limit)
-    questions = flatten(problems, where=f"{args.items}: ")
+    problems, items, skipped = split_rows(read_jsonl(args.items, limit=args.limit))
+    questions = flatten(problems, where=f"{args.items}: ") + flatten_items(items, where=f"{args.items}: ")
+    if not questions:
+        raise ValueError(f"{args.items}: no logic questions (skipped {skipped} items of other categories)")
     Sampling(args.temperature, args.top_p, args.seed)  # bad settings fail before a model loads
     if args.predictions:
         keys = {q["key"] for q in questions}
         samples = [s for f in args.predictions for s in read_jsonl(f) if s["key"] in keys]
         source = {"predictions": list(args.predictions)}
     else:
+        if args.num_samples is None:
+            args.num_samples = default_votes(args)
         samples = _generate_samples(args, questions)
         source = {**model_source(args), "num_samples": args.num_samples, "second_round": args.second_round,
                   "temperature": args.temperature, "top_p": args.top_p, "seed": args.seed,
@@ -137,18 +170,20 @@ def run(args: argparse.Namespace) -> dict:
 
     out = Path(args.output_dir)
     labelled = [r for r in records if r["answer"] is not None]
-    metrics: dict = {"items_file": str(args.items), "problems": len(problems), "questions": len(questions),
+    metrics: dict = {"items_file": str(args.items), "problems": len({q["problem_id"] for q in questions}),
+                     "questions": len(questions), "skipped_other_categories": skipped,
                      "samples": len(samples), "adapters": adapters, "source": source,
                      "no_majority_after_vote": sum(not r["majority"] for r in records),
                      "second_round_questions": sum(r["second_round"] for r in records),
                      "no_letter": sum(r["prediction"] is None for r in records)}
     if labelled:
         metrics["ensemble"] = accuracy(labelled)
+        metrics["chance"] = chance([q for q in questions if q["answer"] is not None])
         metrics["per_adapter"] = {a: accuracy([{**r, "prediction": r["per_adapter"][a]} for r in labelled])
                                   for a in adapters}
     rows, filled = submission(problems, {r["key"]: r["prediction"] for r in records}, fill=args.fill)
     metrics["submission_filled"] = len(filled)
-    metrics["submission_file"] = str(write_jsonl_atomic(out / "submission.jsonl", rows))
+    metrics["submission_file"] = str(write_jsonl_atomic(out / "submission.jsonl", rows)) if problems else None
     metrics["samples_file"] = str(write_jsonl_atomic(out / "samples.jsonl", samples))
     metrics["predictions_file"] = str(write_jsonl_atomic(out / "predictions.jsonl", records))
     if labelled:
@@ -164,24 +199,11 @@ def run(args: argparse.Namespace) -> dict:
     return metrics
 
 
-def _table(metrics: dict) -> str:
-    if "ensemble" not in metrics:
-        return "(no reference answers: see submission.jsonl)\n"
-    lines = ["| model | sub-question accuracy | problem accuracy (all right) | mean per-problem |",
-             "|---|---:|---:|---:|"]
-    for name, acc in [*metrics["per_adapter"].items(), ("**vote (all)**", metrics["ensemble"])]:
-        q, p = acc["questions"], acc["problems"]
-        lines.append(f"| {name} | {100 * q['accuracy']:.2f}% ({q['correct']}/{q['total']}) | "
-                     f"{100 * p['accuracy']:.2f}% ({p['all_correct']}/{p['total']}) | "
-                     f"{100 * p['mean_accuracy']:.2f}% |")
-    return "\n".join(lines) + "\n"
-
-
 def _report(metrics: dict) -> str:
     plot = "\n![accuracy](accuracy.png)\n" if "plot_file" in metrics else ""
     return (f"# Logic evaluation: {metrics['items_file']}\n\n{metrics['problems']} problems, "
             f"{metrics['questions']} sub-questions, {metrics['samples']} generations, adapters: "
-            f"{', '.join(metrics['adapters']) or '-'}.\n\n{_table(metrics)}\n"
+            f"{', '.join(metrics['adapters']) or '-'}.\n\n{accuracy_table(metrics)}\n"
             f"- second round for {metrics['second_round_questions']} sub-questions; "
             f"{metrics['no_majority_after_vote']} still tied (first-voted letter taken); "
             f"{metrics['no_letter']} without any letter (submission filled: {metrics['submission_filled']})\n"
@@ -195,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(_table(metrics), end="")
+    print(accuracy_table(metrics), end="")
     print(f"submission: {metrics['submission_file']}  report: {metrics['report_file']}")
     return 0
 

@@ -13,6 +13,7 @@ voted first (stable and reproducible). An ensemble pools the votes of several ad
 """
 from __future__ import annotations
 
+import math
 import string
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,8 +31,8 @@ BASELINE_PROMPT = ("你是一个逻辑推理专家，擅长解决逻辑推理问
                    "题目如下：\n\n### 题目：\n{problem}\n\n### 问题：\n{question}\n{options}")
 PROMPT_STYLES = (*TRAINING_STYLES, "baseline")
 
-__all__ = ["PROMPT_STYLES", "accuracy", "extract_letter", "flatten", "question_key", "render_prompt",
-           "submission", "vote"]
+__all__ = ["PROMPT_STYLES", "accuracy", "chance", "extract_letter", "flatten", "flatten_items", "question_key",
+           "render_prompt", "split_rows", "submission", "vote"]
 
 
 def question_key(problem_id: str, index: int) -> str:
@@ -65,6 +66,52 @@ def flatten(problems: Iterable[Mapping], where: str = "") -> list[dict]:
                         "question": meta["question"], "options": list(meta["options"]),
                         "answer": rec["solution"] or None})
     return out
+
+
+def flatten_items(items: Iterable[Mapping], where: str = "") -> list[dict]:
+    """:func:`flatten`'s records from ``preprocess`` items of Tianchi sub-questions (``eval.jsonl``:
+    ``{"id", "answer", "logic": {"problem_id", "question_index", "context", "question", "options"}}``).
+
+    A sub-question keeps its index in its problem, so held-out sub-questions of one problem are
+    scored together as that problem (whole-problem accuracy counts the held-out ones only).
+    An item whose problem had no ``id`` is grouped by its item id without the ``.qN`` suffix.
+
+    Raises:
+        ValueError: a ``logic`` field missing a key or an answer that is not an option letter;
+            the message names ``where``, the item's 1-based number and id.
+    """
+    out = []
+    for n, item in enumerate(items, 1):
+        try:
+            meta = item["logic"]
+            pid = str(meta.get("problem_id") or str(item["id"]).rsplit(".q", 1)[0])
+            answer = item.get("answer") or item.get("solution") or None
+            if answer is not None and answer not in LETTERS[: len(meta["options"])]:
+                raise ValueError(f"answer {answer!r} is not one of the option letters")
+            out.append({"key": question_key(pid, meta["question_index"]), "problem_id": pid,
+                        "index": meta["question_index"], "problem": meta["context"], "question": meta["question"],
+                        "options": list(meta["options"]), "answer": answer})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{where}item {n} ({item.get('id')!r}): {exc}") from None
+    return out
+
+
+def split_rows(rows: Iterable[Mapping]) -> tuple[list[dict], list[dict], int]:
+    """Sort the rows of an items file into ``(Tianchi problems, preprocess logic items, skipped)``.
+
+    ``skipped`` counts ``preprocess`` items of another category (math in a mixed ``eval.jsonl``:
+    ``eval.math`` grades those). Every other row counts as a Tianchi problem, so a malformed one
+    fails :func:`flatten` with its number.
+    """
+    problems, items, skipped = [], [], 0
+    for row in rows:
+        if isinstance(row, Mapping) and "logic" in row:
+            items.append(dict(row))
+        elif isinstance(row, Mapping) and "category" in row and "questions" not in row:
+            skipped += 1
+        else:
+            problems.append(row)
+    return problems, items, skipped
 
 
 def render_prompt(q: Mapping, style: str = "plain", template=None) -> str:
@@ -120,6 +167,25 @@ def accuracy(records: Sequence[Mapping]) -> dict:
             "problems": {"total": np_, "all_correct": sum(all(v) for v in per.values()),
                          "accuracy": sum(all(v) for v in per.values()) / np_ if np_ else 0.0,
                          "mean_accuracy": sum(sum(v) / len(v) for v in per.values()) / np_ if np_ else 0.0}}
+
+
+def chance(questions: Sequence[Mapping]) -> dict:
+    """Expected scores of guessing uniformly among the options, for :func:`accuracy`'s numbers.
+
+    Returns:
+        ``{"questions": mean of 1/len(options), "problems": mean over problems of the product of
+        1/len(options) (all sub-questions right), "mean_accuracy": mean over problems of the
+        per-problem mean of 1/len(options)}``; zeros for no questions.
+    """
+    per: dict[str, list[float]] = {}
+    for q in questions:
+        per.setdefault(q["problem_id"], []).append(1 / len(q["options"]))
+    if not per:
+        return {"questions": 0.0, "problems": 0.0, "mean_accuracy": 0.0}
+    flat = [x for v in per.values() for x in v]
+    return {"questions": sum(flat) / len(flat),
+            "problems": sum(math.prod(v) for v in per.values()) / len(per),
+            "mean_accuracy": sum(sum(v) / len(v) for v in per.values()) / len(per)}
 
 
 def submission(problems: Sequence[Mapping], predictions: Mapping[str, str | None],

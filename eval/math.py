@@ -90,6 +90,11 @@ def run(args: argparse.Namespace, baseline: dict | None = None) -> dict:
     bars when ``baseline`` metrics are given), and return the metrics dict."""
     started = time.time()
     items = read_math_items(args.items, limit=args.limit)
+    # Tianchi sub-questions in a mixed eval.jsonl are graded by eval.logic (answer letters, votes).
+    logic_items = sum("logic" in item for item in items)
+    items = [item for item in items if "logic" not in item]
+    if not items:
+        raise ValueError(f"{args.items}: no math items ({logic_items} logic items: grade them with eval.logic)")
     rejected = []
     if args.predictions:
         predictions, rejected, counts = load_predictions(args.predictions, [item["id"] for item in items],
@@ -101,7 +106,7 @@ def run(args: argparse.Namespace, baseline: dict | None = None) -> dict:
     result = score(items, predictions, rule=args.rule, tol=args.tol)
     out = Path(args.output_dir)
     metrics = {k: v for k, v in result.items() if k != "items"}
-    metrics.update(items_file=str(args.items), limit=args.limit, source=source,
+    metrics.update(items_file=str(args.items), limit=args.limit, source=source, skipped_logic_items=logic_items,
                    wall_time_s=round(time.time() - started, 3))
     if args.trainable is not None:
         metrics["trainable"] = args.trainable

@@ -4,7 +4,8 @@ Usage: ``python -m eval.run_report --run_dir logs/RUN [--wall_s SECONDS]``
 
 Reads what the stages left in the run directory (missing pieces are reported as missing, not
 guessed): ``config.yaml``, ``data/report.json``, ``train.mindrecord.report.json``, ``params.json``,
-``loss.jsonl``, ``eval/before/metrics.json`` and ``eval/after/metrics.json``.
+``loss.jsonl``, ``eval/before/metrics.json`` and ``eval/after/metrics.json`` (math), and
+``eval/logic/{before,after}/metrics.json`` (``eval.logic``) when the run has logic items.
 """
 import argparse
 import json
@@ -15,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from eval.files import read_jsonl
+from eval.logic_report import run_section as logic_run_section
 from eval.math_accuracy import contest_score, format_table
 from eval.report import plot_loss, read_loss_log, write_report
 from preprocess.atomic import write_text_atomic
@@ -112,6 +114,7 @@ def build_sections(run_dir: Path, wall_s: float | None = None) -> dict:
 
     before = _load_json(run_dir / "eval" / "before" / "metrics.json")
     after = _load_json(run_dir / "eval" / "after" / "metrics.json")
+    logic = [_load_json(run_dir / "eval" / "logic" / which / "metrics.json") for which in ("before", "after")]
     if before:
         text = format_table(before, after)
         text += (f"\nRule: `{before['rule']}` (tol {before['tol']}): the final number of the generation "
@@ -122,8 +125,10 @@ def build_sections(run_dir: Path, wall_s: float | None = None) -> dict:
                      f"before {contest_score(before['overall']['accuracy'], 0, params['base']):.4f}, "
                      f"after {contest_score(after['overall']['accuracy'], params['trainable'], params['base']):.4f}\n")
         sections["Math accuracy (held-out items)"] = text
-    else:
+    elif not any(logic):  # a logic-only run has no math items to grade
         sections["Math accuracy (held-out items)"] = MISSING
+    if any(logic):
+        sections["Logic accuracy (held-out sub-questions, eval.logic)"] = logic_run_section(*logic)
 
     artefacts = [p.name for p in sorted(run_dir.iterdir()) if p.is_file() and p.name != "report.md"]
     sections["Artefacts"] = artefacts + ["data/", "eval/before/", "eval/after/", "output/ (MindFormers)"]
