@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: --num_samples)")
     p.add_argument("--fill", default="A",
                    help="submission letter for a question with no answer letter at all (default: %(default)s)")
-    p.add_argument("--limit", type=positive_int, default=None, help="only the first N problems")
+    p.add_argument("--limit", type=positive_int, default=None,
+                   help="only the first N lines: problems, or items of an eval.jsonl")
     p.add_argument("--output_dir", default="output/eval/logic",
                    help="where outputs are written (default: %(default)s)")
     return p
