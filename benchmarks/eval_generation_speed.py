@@ -57,7 +57,7 @@ def main(argv=None) -> int:
 
     from eval.generate import generate
     from eval.mf_generate import MindFormersLM, mf_generate
-    from preprocess.templates import get_template
+    from preprocess.templates import DEFAULT_TEMPLATE, get_template
     from research.llama3.model_config import LlamaDims, read_model_config
     from research.llama3.to_hf import build_hf_model
     from research.llama3.tokenizer import tokenizer_from_config
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
         ckpt = str(Path(tempfile.mkdtemp(prefix="bench-ckpt-")) / "base.ckpt")
         convert_gguf_to_mindformers(None, ckpt)
     tokenizer = tokenizer_from_config(args.config).hf
-    template = get_template("vicuna_v1.1")
+    template = get_template(DEFAULT_TEMPLATE)
     prompts = [template.render_prompt(p) for p in PROMPTS[:args.prompts]]
     longest = max(len(ids) for ids in tokenizer(prompts)["input_ids"])
     n_new = args.new_tokens * len(prompts)

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from preprocess.generate import generate_corpus  # noqa: E402
 from preprocess.mindrecord import (SCHEMA, convert, encode_conversation, fit_length,  # noqa: E402
                                    load_conversations, pad_records)
-from preprocess.templates import EOS, get_template  # noqa: E402
+from preprocess.templates import DEFAULT_TEMPLATE, EOS, get_template  # noqa: E402
 from research.llama3.tokenizer import build_tokenizer  # noqa: E402
 
 
@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     parser.add_argument("--model_file", required=True, help="Llama 3 tokenizer.model (see above)")
     parser.add_argument("--n", type=int, default=200_000, help="conversations (default 200000)")
     parser.add_argument("--seq_length", type=int, default=512, help="records get seq_length+1 ids (default 512)")
-    parser.add_argument("--template", default="vicuna_v1.1")
+    parser.add_argument("--template", default=DEFAULT_TEMPLATE)
     parser.add_argument("--num_workers", type=int, default=1, help="conversion's tokenizer processes (default 1)")
     parser.add_argument("--file_partition", type=int, default=1, help="conversion's shards (default 1)")
     parser.add_argument("--work_dir", default=None, help="scratch directory (default: a temp dir, removed)")

@@ -89,9 +89,9 @@ def add_model_args(parser: argparse.ArgumentParser, source: argparse._MutuallyEx
 def add_template_arg(parser: argparse.ArgumentParser) -> None:
     """Add ``--template``: the chat template (``preprocess/templates.py``) wrapping each prompt as
     the training records were wrapped (``none``: the bare message, e.g. for a base model)."""
-    from preprocess.templates import TEMPLATES
+    from preprocess.templates import DEFAULT_TEMPLATE, TEMPLATES
 
-    parser.add_argument("--template", choices=[*sorted(TEMPLATES), "none"], default="vicuna_v1.1",
+    parser.add_argument("--template", choices=[*sorted(TEMPLATES), "none"], default=DEFAULT_TEMPLATE,
                         help="chat template used to render prompts (model mode; must match the one used "
                              "in training; default: %(default)s)")
 

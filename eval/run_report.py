@@ -2,10 +2,11 @@
 
 Usage: ``python -m eval.run_report --run_dir logs/RUN [--wall_s SECONDS]``
 
-Reads what the stages left in the run directory (missing pieces are reported as missing, not
-guessed): ``config.yaml``, ``data/report.json``, ``train.mindrecord.report.json``, ``params.json``,
-``loss.jsonl``, ``eval/before/metrics.json`` and ``eval/after/metrics.json`` (math), and
-``eval/logic/{before,after}/metrics.json`` (``eval.logic``) when the run has logic items.
+Reads the run's ``run.json`` (settings, data hashes, code version, stage status and times) and what
+the stages left in the run directory, at the paths :class:`research.run.layout.RunLayout` names
+(missing pieces are reported as missing, not guessed): ``config.yaml``, ``data/report.json``,
+``train.mindrecord.report.json``, ``params.json``, ``loss.jsonl``, ``eval/math_{base,lora}/metrics.json``
+(math) and ``eval/logic_{base,lora}/metrics.json`` (``eval.logic``) when the run has logic items.
 """
 import argparse
 import json
@@ -20,6 +21,8 @@ from eval.logic_report import run_section as logic_run_section
 from eval.math_accuracy import contest_score, format_table
 from eval.report import plot_loss, read_loss_log, write_report
 from preprocess.atomic import write_text_atomic
+from research.run.layout import RunLayout
+from research.run.manifest import Manifest
 
 MISSING = "(missing: the stage did not run or failed)"
 
@@ -34,7 +37,7 @@ def training_summary(run_dir: Path) -> dict:
     The first step is left out of the timing: in graph mode it includes compilation. Peak memory is
     the largest per-step value logged (host RSS; device memory too when training ran on a device).
     """
-    log = run_dir / "loss.jsonl"
+    log = RunLayout(run_dir).loss_log
     steps, losses = read_loss_log(log)
     rows = read_jsonl(log)
     timed = rows[1:] or rows
@@ -62,11 +65,35 @@ def write_loss_csv(loss_log: Path, csv_path: Path) -> Path:
     return write_text_atomic(csv_path, pd.read_json(loss_log, lines=True).to_csv(index=False))
 
 
+def manifest_sections(manifest: Manifest | None) -> dict:
+    """The run's settings (``Run settings``) and its stages' status and time (``Stages``) from ``run.json``."""
+    if manifest is None:
+        return {"Run settings": "(missing: no run.json; the run was not made by python -m research.run)"}
+    s = manifest.settings
+    settings = {"code version": manifest.data.get("code_version"), "config": s.get("config"),
+                "base checkpoint": s.get("load_checkpoint") or s.get("base_source"),
+                "tokenizer file": s.get("vocab_file") or "(the YAML's processor.tokenizer)",
+                "chat template": s.get("template"), "seq_length": s.get("seq_length"), "seed": s.get("seed"),
+                "backend / workers": f"{s.get('backend')} / {s.get('worker_num')}",
+                "evaluation": f"{s.get('task')} on {s.get('eval_data') or 'the held-out split'} "
+                              f"({s.get('eval_backend')})"}
+    for entry in manifest.data.get("data", []):
+        settings[f"data: {Path(entry['path']).name}"] = f"sha256 {entry['sha256'][:16]}, {entry['bytes']} bytes"
+    stages = "| stage | status | seconds |\n|---|---|---|\n" + "".join(
+        f"| {name} | {rec.get('status')} | {rec.get('seconds')} |\n" for name, rec in manifest.stages.items()
+        if name != "report")  # this stage is the one writing the table
+    return {"Run settings": settings, "Stages": stages}
+
+
 def build_sections(run_dir: Path, wall_s: float | None = None) -> dict:
-    """Return the report's sections (heading -> body) for :func:`eval.report.write_report`."""
+    """Return the report's sections (heading -> body) for :func:`eval.report.write_report`.
+
+    Raises:
+        ValueError: ``run.json`` exists but is not a valid manifest (names the file).
+    """
+    layout = RunLayout(run_dir)
     sections = {}
-    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) \
-        if (run_dir / "config.yaml").is_file() else None
+    config = yaml.safe_load(layout.config.read_text(encoding="utf-8")) if layout.config.is_file() else None
     run = {"run directory": str(run_dir)}
     if wall_s is not None:
         run["wall time, whole job (s)"] = wall_s
@@ -84,37 +111,38 @@ def build_sections(run_dir: Path, wall_s: float | None = None) -> dict:
                              f"{'graph' if config['context'].get('mode', 0) == 0 else 'pynative'}",
         })
     sections["Run"] = run
+    sections.update(manifest_sections(Manifest.load(layout)))
 
-    data = _load_json(run_dir / "data" / "report.json")
+    data = _load_json(layout.data_report)
     if data:
         sections["Data"] = {k: data[k] for k in ("read", "rejected", "duplicates", "kept", "verified",
                                                   "verify_failed", "train", "eval") if k in data}
         sections["Data per category"] = data.get("per_category", {})
     else:
         sections["Data"] = MISSING
-    records = _load_json(run_dir / "train.mindrecord.report.json")
+    records = _load_json(layout.mindrecord_report)
     # The conversion report lists every truncated/dropped/skipped sample; the run report counts them.
     sections["MindRecord"] = ({"records": records["records"], "truncated": len(records["truncated"]),
                                "dropped": len(records["dropped"]), "skipped": len(records["skipped"]),
                                "pad share": records["pad_share"], "seq_length": records["seq_length"]}
                               if records else MISSING)
 
-    params = _load_json(run_dir / "params.json")
-    if (run_dir / "loss.jsonl").is_file():
+    params = _load_json(layout.params)
+    if layout.loss_log.is_file():
         training = training_summary(run_dir)
         if params:
             training.update({"trainable parameters": params["trainable"], "base parameters": params["base"],
                              "trainable / base": params["ratio"]})
-        plot_loss(run_dir / "loss.jsonl", run_dir / "loss.png", title=f"Training loss ({run_dir.name})")
-        write_loss_csv(run_dir / "loss.jsonl", run_dir / "loss.csv")
+        plot_loss(layout.loss_log, run_dir / "loss.png", title=f"Training loss ({run_dir.name})")
+        write_loss_csv(layout.loss_log, run_dir / "loss.csv")
         sections["Training"] = training
         sections["Loss curve"] = "![loss](loss.png)"
     else:
         sections["Training"] = MISSING
 
-    before = _load_json(run_dir / "eval" / "before" / "metrics.json")
-    after = _load_json(run_dir / "eval" / "after" / "metrics.json")
-    logic = [_load_json(run_dir / "eval" / "logic" / which / "metrics.json") for which in ("before", "after")]
+    before = _load_json(layout.eval_dir("math", "base") / "metrics.json")
+    after = _load_json(layout.eval_dir("math", "lora") / "metrics.json")
+    logic = [_load_json(layout.eval_dir("logic", model) / "metrics.json") for model in ("base", "lora")]
     if before:
         text = format_table(before, after)
         text += (f"\nRule: `{before['rule']}` (tol {before['tol']}): the final number of the generation "
@@ -124,14 +152,16 @@ def build_sections(run_dir: Path, wall_s: float | None = None) -> dict:
             text += (f"\nContest score with this run's counts, (1 - trainable/base) x 0.3 + accuracy x 0.7: "
                      f"before {contest_score(before['overall']['accuracy'], 0, params['base']):.4f}, "
                      f"after {contest_score(after['overall']['accuracy'], params['trainable'], params['base']):.4f}\n")
-        sections["Math accuracy (held-out items)"] = text
+        sections["Math accuracy (held-out items)"] = f"Items: `{before.get('items_file', '?')}`\n\n" + text
     elif not any(logic):  # a logic-only run has no math items to grade
         sections["Math accuracy (held-out items)"] = MISSING
     if any(logic):
         sections["Logic accuracy (held-out sub-questions, eval.logic)"] = logic_run_section(*logic)
 
     artefacts = [p.name for p in sorted(run_dir.iterdir()) if p.is_file() and p.name != "report.md"]
-    sections["Artefacts"] = artefacts + ["data/", "eval/before/", "eval/after/", "output/ (MindFormers)"]
+    subdirs = [f"{p.relative_to(run_dir)}/" for p in sorted([*run_dir.glob("eval/*"), layout.data_dir,
+                                                              layout.output_dir]) if p.is_dir()]
+    sections["Artefacts"] = artefacts + subdirs
     return sections
 
 

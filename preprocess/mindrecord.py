@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from preprocess.atomic import finish_commit, make_temp_dir, remove_stale_temp_dirs, write_json_atomic
 from preprocess.readers import lone_surrogate, undecodable
-from preprocess.templates import EOS, ChatTemplate, TEMPLATES, get_template
+from preprocess.templates import DEFAULT_TEMPLATE, EOS, TEMPLATES, ChatTemplate, get_template
 
 IGNORE_INDEX = -100
 SCHEMA = {"input_ids": {"type": "int32", "shape": [-1]}, "labels": {"type": "int32", "shape": [-1]}}
@@ -394,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     ours.add_argument("--config", default=None,
                       help="MindFormers YAML whose processor.tokenizer names the tokenizer and whose "
                            "model.model_config.pad_token_id gives the pad id")
-    ours.add_argument("--template", default="vicuna_v1.1", choices=sorted(TEMPLATES),
+    ours.add_argument("--template", default=DEFAULT_TEMPLATE, choices=sorted(TEMPLATES),
                       help="chat template (preprocess.templates); use the same one for evaluation")
     ours.add_argument("--packing", action="store_true",
                       help="pack consecutive short samples into one record (next-fit, order kept, within "

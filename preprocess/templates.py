@@ -135,6 +135,9 @@ LOGIC_REFLECTION = ChatTemplate(
 )
 
 TEMPLATES = {t.name: t for t in (VICUNA_V11, ALPACA, LLAMA3_CHAT, LOGIC_REFLECTION)}
+# The template of training records and evaluation prompts when none is named (MindFormers r1.1's qa mode);
+# the run manifest records the one a run used, and evaluation reads it from there.
+DEFAULT_TEMPLATE = VICUNA_V11.name
 
 
 def get_template(name: str) -> ChatTemplate:

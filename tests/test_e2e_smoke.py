@@ -1,10 +1,17 @@
-"""End to end: `bash scripts/finetune.sh --smoke` runs every stage and leaves a readable run directory."""
+"""End to end: `bash scripts/finetune.sh --smoke` runs every stage and leaves a readable run directory,
+described by its run.json manifest."""
 import json
 import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
+from research.run.layout import RunLayout
+from research.run.manifest import Manifest, file_sha256
+
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.e2e
 
 
 def test_smoke_chain(tmp_path):
@@ -16,6 +23,16 @@ def test_smoke_chain(tmp_path):
                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200)
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
 
+        manifest = Manifest.require(RunLayout(run))
+        assert {name: rec["status"] for name, rec in manifest.stages.items()} == dict.fromkeys(
+            ("data", "preprocess", "mindrecord", "base", "train", "eval_math_base", "eval_math_lora", "report"), "done")
+        settings = manifest.settings
+        assert (settings["template"], settings["seq_length"], settings["stop_step"], settings["smoke"]) == \
+            ("vicuna_v1.1", 128, 8, True)
+        [entry] = manifest.data["data"]
+        assert entry["sha256"] == file_sha256(run / "data" / "generated.jsonl")
+        assert manifest.output("train") == run / "lora.ckpt"
+
         data = json.loads((run / "data" / "report.json").read_text())
         assert data["read"] == data["kept"] + data["duplicates"] + data["rejected"] == 400
         assert data["eval"] == 20 and data["train"] + data["eval"] == data["kept"]
@@ -25,23 +42,26 @@ def test_smoke_chain(tmp_path):
 
         records = json.loads((run / "train.mindrecord.report.json").read_text())
         assert records["records"] == data["train"] - len(records["dropped"])
+        assert records["template"] == settings["template"]
 
         losses = [json.loads(line)["loss"] for line in (run / "loss.jsonl").read_text().splitlines()]
         assert len(losses) == 8
         assert (run / "lora.ckpt").stat().st_size > 0 and (run / "loss.png").stat().st_size > 1000
 
-        for which in ("before", "after"):
+        for which in ("math_base", "math_lora"):
             metrics = json.loads((run / "eval" / which / "metrics.json").read_text())
-            assert metrics["overall"]["total"] == 20
-        assert json.loads((run / "eval" / "after" / "metrics.json").read_text())["source"]["lora_checkpoint"] \
+            assert metrics["overall"]["total"] == 20 and metrics["source"]["template"] == settings["template"]
+        assert json.loads((run / "eval" / "math_lora" / "metrics.json").read_text())["source"]["lora_checkpoint"] \
             .endswith("lora.ckpt")
 
         report = (run / "report.md").read_text()
         assert f"| truncated | {len(records['truncated'])} |" in report  # counted, the list stays in the JSON
-        for heading in ("## Data", "## MindRecord", "## Training", "![loss](loss.png)",
+        for heading in ("## Run settings", "| chat template | vicuna_v1.1 |", "## Stages", "| train | done |",
+                        "## Data", "## MindRecord", "## Training", "![loss](loss.png)",
                         "| category | n | accuracy before | accuracy after |", "**overall**"):
             assert heading in report
         assert "(missing" not in report
-        assert "7/7 evaluate math accuracy (after fine-tuning)" in proc.stdout
+        assert "7/8 evaluate math (after fine-tuning, transformers)" in proc.stdout
+        assert "train: 100%" in proc.stderr and "8/8" in proc.stderr  # the progress bar over steps
     finally:
         subprocess.run(["rm", "-rf", str(run)], check=False)

@@ -23,7 +23,7 @@ The loss is MindFormers': cross entropy over positions whose input token is not 
 whose label is not ``ignore_token_id``, averaged over those tokens of the whole global batch.
 
 ``--train_dataset`` is a MindRecord file from ``preprocess.mindrecord`` or a conversation JSON file,
-which is first converted by ``preprocess.mindrecord`` (``--template``, default ``vicuna_v1.1``) into
+which is first converted by ``preprocess.mindrecord`` (``--template``, default ``preprocess.templates.DEFAULT_TEMPLATE``) into
 ``<output_dir>/train.mindrecord`` so both inputs train on identical records.
 
 ``--packing`` concatenates records (their real tokens) into rows of ``seq_length``; attention stays
@@ -52,6 +52,7 @@ import numpy as np
 import torch
 import yaml
 
+from preprocess.templates import DEFAULT_TEMPLATE
 from research.llama3.model_config import read_config
 
 __all__ = ["RunSettings", "load_settings", "read_mindrecord", "unpacked_rows", "packed_rows", "build_lora_model",
@@ -395,7 +396,7 @@ def _save_adapters(peft_model, run_dir: str, log) -> dict:
 
 
 def prepare_records(train_dataset: str, config_path: str, seq_length: int, output_dir: str,
-                    template: str = "vicuna_v1.1") -> str:
+                    template: str = DEFAULT_TEMPLATE) -> str:
     """Path of a MindRecord file for ``train_dataset``: itself, or a conversion of conversation JSON.
 
     Raises:
@@ -435,7 +436,7 @@ def main(argv=None) -> int:
     parser.add_argument("--packing", action="store_true", help="pack records into full rows (see above)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
     parser.add_argument("--attn_implementation", default="sdpa", help="transformers attention backend")
-    parser.add_argument("--template", default="vicuna_v1.1", help="chat template for JSON input")
+    parser.add_argument("--template", default=DEFAULT_TEMPLATE, help="chat template for JSON input")
     args = parser.parse_args(argv)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:

