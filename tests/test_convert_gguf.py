@@ -14,6 +14,8 @@ from research.llama3.convert_gguf import (
 from research.llama3.model_config import LlamaDims
 from research.llama3.weight_names import hf_to_ms_name
 
+pytestmark = pytest.mark.integration
+
 TINY = dict(vocab=40, hidden=32, layers=2, heads=4, kv_heads=2, ffn=48)
 
 

@@ -7,6 +7,8 @@ import torch
 
 from research.llama3.convert_hf import convert_hf_to_mindformers, convert_mindformers_to_hf, main, read_hf_checkpoint
 
+pytestmark = pytest.mark.integration
+
 
 def random_hf_model(dims, seed):
     from transformers import LlamaForCausalLM

@@ -6,6 +6,8 @@ import torch
 from research.llama3.to_hf import build_hf_model, merge_lora, save_hf_model
 from research.llama3.weight_names import hf_to_ms_name, is_lora_name, ms_to_hf_name
 
+pytestmark = pytest.mark.integration
+
 def test_round_trip_of_every_lora_model_parameter_name(conv_tiny_llama):
     t = conv_tiny_llama
     dims = t.dims(tied=False)

@@ -1,10 +1,13 @@
 """research.llama3.merge_lora: LoRA folded into MindFormers base weights keeps the logits."""
 import numpy as np
+import pytest
 import yaml
 
 from research.llama3.merge_lora import main
 from research.llama3.ms_checkpoint import load_ms_checkpoint
 from research.llama3.weight_names import is_lora_name
+
+pytestmark = pytest.mark.integration
 
 
 def yaml_with(path, pet):

@@ -3,6 +3,8 @@ import pytest
 
 from research.llama3.weight_names import hf_to_ms_name, is_lora_name, ms_to_hf_name
 
+pytestmark = pytest.mark.unit
+
 PAIRS = [
     ("model.tok_embeddings.embedding_weight", "model.embed_tokens.weight"),
     ("model.norm_out.weight", "model.norm.weight"),

@@ -17,6 +17,8 @@ from research.llama3.peft_adapter import (
 from research.llama3.to_hf import build_hf_model
 from research.llama3.weight_names import hf_to_ms_name
 
+pytestmark = pytest.mark.integration
+
 
 def write_yaml(path, dims, rank, alpha, target=".*wq|.*wv"):
     config = {"model": {"model_config": {

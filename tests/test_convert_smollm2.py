@@ -6,6 +6,8 @@ import torch
 from research.llama3.to_hf import build_hf_model, load_ms_checkpoint
 from research.llama3.weight_names import ms_to_hf_name
 
+pytestmark = pytest.mark.integration
+
 QUESTION = "What is the capital of France?"
 
 

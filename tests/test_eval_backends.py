@@ -16,6 +16,8 @@ from eval.mf_generate import MindFormersLM, mf_generate
 from eval.sampling import Sampling, greedy, sample, top_p_probs
 from tests.test_eval_generate import PROMPTS, make_tokenizer
 
+pytestmark = pytest.mark.integration
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_NEW = 8
 

@@ -3,6 +3,8 @@ import pytest
 
 from eval.compare import is_correct, parse_rule
 
+pytestmark = pytest.mark.unit
+
 SQRT_REF = "32.50153842512689429138897596"  # √1056.35, decimal at 28 significant digits
 SQRT_FLOAT = repr(float(SQRT_REF))  # what a float-minded model writes
 

@@ -7,6 +7,8 @@ import pytest
 
 from eval.extract import extract_answer, find_numbers, to_number
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture(scope="module")
 def contest_solutions(shared_file):

@@ -9,6 +9,8 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 from eval import math as math_cli
 from eval.generate import generate
 
+pytestmark = pytest.mark.unit
+
 WORDS = ("A chat USER: ASSISTANT: 计算 等于 多少 ？ 的 平方根 次方 解 方程 x + - * / = . "
          "0 1 2 3 4 5 6 7 8 9 面积 为 平方厘米").split()
 PROMPTS = [

@@ -7,6 +7,8 @@ from eval import logic as logic_cli
 from eval.files import read_jsonl
 from eval.logic_vote import accuracy, extract_letter, flatten, render_prompt, submission, vote
 
+pytestmark = pytest.mark.unit
+
 
 def test_extract_letter():
     assert extract_letter("分析……所以选B。\n答案是：C") == "C"
@@ -104,8 +106,8 @@ def test_cli_ensemble_of_sample_files(shared_data, tmp_path, capsys):
     assert (out / "accuracy.png").stat().st_size > 1000
 
 
-def test_cli_model_mode_self_consistency_and_second_round(shared_data, tmp_path, eval6_tiny_hf_dir):
-    model_dir = eval6_tiny_hf_dir
+def test_cli_model_mode_self_consistency_and_second_round(shared_data, tmp_path, tiny_hf_model_dir):
+    model_dir = tiny_hf_model_dir
     out = tmp_path / "out"
     items = shared_data / "tianchi_logic/round1_test_data.jsonl"
     assert logic_cli.main(["--items", str(items), "--limit", "2", "--hf_model_dir", str(model_dir),

@@ -6,6 +6,8 @@ import pytest
 
 from eval.math_accuracy import contest_score, format_table, score
 
+pytestmark = pytest.mark.unit
+
 ITEMS = [
     {"id": 1, "category": "square_root", "problem": "计算 1056.35 的平方根？", "answer": "32.50153842512689429138897596"},
     {"id": 2, "category": "square_root", "problem": "计算 9755.49 的平方根？", "answer": "98.76988407404354142259372287"},

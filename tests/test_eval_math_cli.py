@@ -9,6 +9,8 @@ import pytest
 
 from eval import math as math_cli
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 ITEMS = [
     {"id": "a", "category": "mean", "problem": "平均值？", "answer": "54.75"},

@@ -6,6 +6,8 @@ import pytest
 from eval import math as math_cli
 from eval.math_items import normalize_item, read_math_items
 
+pytestmark = pytest.mark.unit
+
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
 

@@ -12,6 +12,8 @@ import pytest
 
 from eval import math as math_cli
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs/tiny/finetune_lora_cpu.yaml"
 ITEMS = [{"id": i, "category": "demo", "problem": p, "answer": "1"}

@@ -15,6 +15,8 @@ from eval.mf_generate import generation_kwargs, new_tokens, resolve_use_past, ri
 from eval.sampling import Sampling, top_p_probs
 from research.llama3.model_config import read_model_config
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 PREDICT_YAML = str(ROOT / "configs/llama3_8b/predict_lora_910b_1p.yaml")
 TINY_YAML = str(ROOT / "configs/tiny/finetune_lora_cpu.yaml")

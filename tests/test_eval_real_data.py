@@ -25,6 +25,8 @@ from eval.math_accuracy import contest_score
 from research.llama3.model_config import read_model_config
 from research.llama3.param_count import lora_param_counts
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 SMOLLM2_YAML = str(ROOT / "configs/smollm2_135m/finetune_lora_cpu.yaml")
 

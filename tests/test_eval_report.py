@@ -6,6 +6,8 @@ import pytest
 from eval.math_accuracy import format_table, score
 from eval.report import plot_loss, read_loss_log, write_report
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def loss_log(tmp_path):

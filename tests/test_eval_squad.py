@@ -7,6 +7,8 @@ from eval import base as base_cli
 from eval.squad import (MindFormersEmF1, first_line, read_first_questions, render_prompt, retention,
                         squad_f1, squad_scores)
 
+pytestmark = pytest.mark.unit
+
 
 def test_first_question_per_paragraph(shared_data):
     squad = read_first_questions(shared_data / "squad_v1.1_partial/dev-v1.1.json")
@@ -79,9 +81,9 @@ def test_base_cli_predictions_mode_and_90_percent_rule(shared_data, tmp_path, ca
     assert first["answer"] == items[0]["label"] and first["mindformers"] == {"Em": 1, "F1": 1.0}
 
 
-def test_base_cli_model_mode(shared_data, tmp_path, eval6_tiny_hf_dir):
+def test_base_cli_model_mode(shared_data, tmp_path, tiny_hf_model_dir):
     """Greedy generation through a small transformers model directory, then grading."""
-    model_dir = eval6_tiny_hf_dir
+    model_dir = tiny_hf_model_dir
     out = tmp_path / "out"
     assert base_cli.main(["--squad", str(shared_data / "squad_v1.1_partial/dev-v1.1.json"), "--limit", "2",
                           "--hf_model_dir", str(model_dir), "--max_new_tokens", "3", "--device", "cpu",

@@ -9,6 +9,8 @@ import pytest
 
 from research.llama3.export_mindir import check_parity, export_mindir, lite_available, main, run_mindir
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = str(ROOT / "configs" / "tiny" / "finetune_lora_cpu.yaml")
 

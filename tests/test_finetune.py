@@ -5,14 +5,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny" / "finetune_lora_cpu.yaml"
 
 
 @pytest.fixture(scope="module")
-def trained(i5_tiny_run):
-    """12 steps on 8 repeated conversations from a random tiny base (conftest: i5_tiny_run); the work dir."""
-    return i5_tiny_run.parent
+def trained(tiny_lora_run):
+    """12 steps on 8 repeated conversations from a random tiny base (conftest: tiny_lora_run); the work dir."""
+    return tiny_lora_run.parent
 
 
 def test_loss_log_has_every_step_and_goes_down(trained):
@@ -97,7 +99,7 @@ def test_checkpoints_every_n_steps_and_every_epoch(trained):
     assert not np.array_equal(first[names[1]].asnumpy(), last[names[1]].asnumpy())
 
 
-def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(i5_tiny_data, i5_tiny_yaml, i5_finetune_args):
+def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tiny_train_data, tiny_6epoch_yaml, tiny_finetune_args):
     """A base checkpoint whose embedding row of one token is NaN, and data read in order so that token
     first comes in step 2: step 1 trains and is saved, step 2's loss is NaN and must stop the run."""
     import subprocess
@@ -108,7 +110,7 @@ def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(i5_tiny_data, i5_ti
 
     from research.llama3.resume import find_resume_point
 
-    work, env = i5_tiny_data
+    work, env = tiny_train_data
     reader = FileReader(str(work / "train.mindrecord"))
     records = [r["input_ids"][:-1] for r in reader.get_next()]
     reader.close()
@@ -121,8 +123,8 @@ def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(i5_tiny_data, i5_ti
     base[name] = ms.Parameter(ms.Tensor(emb), name=name)
     ms.save_checkpoint([{"name": k, "data": v} for k, v in base.items()], str(work / "poisoned.ckpt"))
     cfg = work / "tiny_in_order.yaml"
-    cfg.write_text(i5_tiny_yaml.read_text().replace("shuffle: True", "shuffle: False"))
-    args = [str(a) for a in i5_finetune_args(work, cfg, "diverged", "--save_steps", "1")]
+    cfg.write_text(tiny_6epoch_yaml.read_text().replace("shuffle: True", "shuffle: False"))
+    args = [str(a) for a in tiny_finetune_args(work, cfg, "diverged", "--save_steps", "1")]
     args[args.index(str(work / "base.ckpt"))] = str(work / "poisoned.ckpt")
     proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
 

@@ -5,12 +5,14 @@ import shutil
 
 import pytest
 
+pytestmark = pytest.mark.integration
 
-def test_report_of_a_training_run(i5_tiny_run, tmp_path):
+
+def test_report_of_a_training_run(tiny_lora_run, tmp_path):
     from eval import run_report
 
     run = tmp_path / "run"
-    shutil.copytree(i5_tiny_run, run, ignore=shutil.ignore_patterns("output"))
+    shutil.copytree(tiny_lora_run, run, ignore=shutil.ignore_patterns("output"))
     assert run_report.main(["--run_dir", str(run), "--wall_s", "12.5"]) == 0
 
     rows = [json.loads(line) for line in (run / "loss.jsonl").read_text().splitlines()]

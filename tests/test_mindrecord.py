@@ -7,6 +7,8 @@ import pytest
 from preprocess.mindrecord import IGNORE_INDEX, convert, encode_conversation, fit_length, pad_records
 from preprocess.templates import get_template
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny" / "finetune_lora_cpu.yaml"
 

@@ -16,6 +16,8 @@ import pytest
 from preprocess.mindrecord import IGNORE_INDEX, convert, encode_conversation, fit_length, pad_records
 from preprocess.templates import get_template
 
+pytestmark = pytest.mark.integration
+
 SYSTEM = ("A chat between a curious user and an artificial intelligence assistant. "
           "The assistant gives helpful, detailed, and polite answers to the user's questions.")
 ALPACA = ("Below is an instruction that describes a task. Write a response that appropriately completes "
@@ -24,13 +26,13 @@ BOS, EOS, PAD = 128000, 128001, 128002
 
 
 @pytest.fixture(scope="module")
-def llama3(i4_llama3_dir):
+def llama3(llama3_tokenizer_dir):
     from tokenizers import Tokenizer as HFTokenizer
 
     from research.llama3.tokenizer import build_tokenizer
 
-    return (build_tokenizer({"type": "Llama3Tokenizer", "vocab_file": str(i4_llama3_dir / "tokenizer.model")}),
-            HFTokenizer.from_file(str(i4_llama3_dir / "tokenizer.json")))
+    return (build_tokenizer({"type": "Llama3Tokenizer", "vocab_file": str(llama3_tokenizer_dir / "tokenizer.model")}),
+            HFTokenizer.from_file(str(llama3_tokenizer_dir / "tokenizer.json")))
 
 
 @pytest.fixture(scope="module")

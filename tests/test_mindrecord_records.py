@@ -12,6 +12,8 @@ import pytest
 from preprocess.mindrecord import IGNORE_INDEX, convert, load_conversations
 from preprocess.templates import get_template
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 BOS, EOS, PAD = 256, 257, 258
 # fastchat conv_vicuna_v1_1 as MindFormers r1.1 research/llama3/conversation.py defines it
@@ -30,10 +32,10 @@ def conv(cid, *values, first="human"):
 
 
 @pytest.fixture(scope="module")
-def tok(i4_byte_llama3_model):
+def tok(byte_llama3_tokenizer_model):
     from research.llama3.tokenizer import build_tokenizer
 
-    return build_tokenizer({"type": "Llama3Tokenizer", "vocab_file": str(i4_byte_llama3_model)})
+    return build_tokenizer({"type": "Llama3Tokenizer", "vocab_file": str(byte_llama3_tokenizer_model)})
 
 
 def read(path):
@@ -146,7 +148,7 @@ def test_shards_workers_and_atomic_output(tok, tmp_path):
     assert list((tmp_path / "empty").iterdir()) == []  # nothing half-written, temp dir gone
 
 
-def test_cli_with_mindformers_flags(i4_byte_llama3_model, tmp_path):
+def test_cli_with_mindformers_flags(byte_llama3_tokenizer_model, tmp_path):
     help_text = subprocess.run([sys.executable, "-m", "preprocess.mindrecord", "--help"], cwd=ROOT,
                                capture_output=True, text=True, check=True).stdout
     for flag in ("--dataset_type", "--input_glob", "--model_file", "--seq_length", "--output_file",
@@ -155,7 +157,7 @@ def test_cli_with_mindformers_flags(i4_byte_llama3_model, tmp_path):
     (tmp_path / "c.json").write_text(json.dumps([conv(str(i), f"{i}?", str(i)) for i in range(5)]))
     out = tmp_path / "cli.mindrecord"
     proc = subprocess.run([sys.executable, "-m", "preprocess.mindrecord", "--dataset_type", "qa",
-                           "--input_glob", str(tmp_path / "*.json"), "--model_file", str(i4_byte_llama3_model),
+                           "--input_glob", str(tmp_path / "*.json"), "--model_file", str(byte_llama3_tokenizer_model),
                            "--seq_length", "1023", "--output_file", str(out), "--packing"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={"PATH": "/usr/bin:/bin", "GLOG_v": "3", "LOCAL_DEFAULT_PATH": str(tmp_path / "mf")})

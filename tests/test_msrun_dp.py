@@ -11,14 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 DP2 = ROOT / "configs" / "tiny" / "finetune_lora_cpu_dp2.yaml"
 
 
 @pytest.fixture(scope="module")
-def dp_run(i5_tiny_data, free_port):
+def dp_run(tiny_train_data, free_port):
     """4 steps (2 epochs of 8 records at global batch 2 x 2 ranks) by 2 msrun workers; the work dir."""
-    work, env = i5_tiny_data
+    work, env = tiny_train_data
     run = work / "dp2"
     cfg = work / "dp2.yaml"
     cfg.write_text(DP2.read_text().replace("epochs: 1", "epochs: 2"))

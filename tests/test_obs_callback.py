@@ -3,11 +3,14 @@ S3-compatible server, verified, while the epoch-end hook itself returns at once.
 import threading
 
 import numpy as np
+import pytest
 
 from research.obs import ObsStore
 from research.obs.callback import ObsCheckpointUploader
 
 from test_obs_transfer import _md5
+
+pytestmark = pytest.mark.integration
 
 
 def test_each_epoch_checkpoint_uploaded_in_background(obs_server, tmp_path, conv_ms_cpu):

@@ -9,9 +9,13 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from research.obs import ObsError, ObsStore
 
 from test_obs_transfer import _md5, _random_file
+
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[1]
 MiB = 1024 * 1024

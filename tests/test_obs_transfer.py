@@ -12,6 +12,8 @@ import pytest
 from research.obs import ObsConfigError, ObsError, ObsStore, ObsUrl, load_settings
 from research.obs.integrity import file_digests
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 MiB = 1024 * 1024
 

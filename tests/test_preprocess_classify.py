@@ -6,6 +6,8 @@ import pytest
 
 from preprocess.classify import CATEGORIES, classify
 
+pytestmark = pytest.mark.unit
+
 # Counted by hand on sample_dev.jsonl by replacing every number with N and grouping shapes.
 EXPECTED_SAMPLE_COUNTS = {
     "subtraction": 170,

@@ -10,6 +10,8 @@ from preprocess.classify import classify
 from preprocess.cot import CotResult, synthesize
 from preprocess.extract import last_boxed
 
+pytestmark = pytest.mark.unit
+
 COMPUTATIONAL = {
     "addition", "subtraction", "multiplication", "division", "square_root", "power",
     "linear_equation", "discount", "mean", "mass", "area", "sales", "simplify", "function_value",

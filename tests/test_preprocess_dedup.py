@@ -3,6 +3,8 @@ import pytest
 
 from preprocess.dedup import dedup, first_occurrences, normalize
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("a, b", [
     ("计算 1366.00 + 5 等于多少？", "计算 1366 + 5 等于多少？"),

@@ -12,6 +12,8 @@ from preprocess.classify import classify
 from preprocess.cot import synthesize
 from preprocess.generate import CONTEST_MIX, category_counts, generate_corpus, generate_labelled
 
+pytestmark = pytest.mark.integration
+
 REPO = Path(__file__).resolve().parents[1]
 
 

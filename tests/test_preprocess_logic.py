@@ -8,6 +8,8 @@ from preprocess.cot import synthesize
 from preprocess.logic import (STYLES, THINKING_INSTRUCTION, answer_letter, assistant_message,
                               tianchi_records, user_message)
 
+pytestmark = pytest.mark.unit
+
 PROBLEM = {
     "id": "demo_001",
     "problem": "有三个人：甲、乙、丙。已知甲比乙高，乙比丙高。\n\n根据以上信息，回答以下选择题：",

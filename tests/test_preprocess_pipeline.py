@@ -10,6 +10,8 @@ import pytest
 from preprocess.generate import generate_labelled
 from preprocess.pipeline import ITEM_FIELDS, run
 
+pytestmark = pytest.mark.integration
+
 REPO = Path(__file__).resolve().parents[1]
 OUTPUTS = ["conversations.json", "eval.jsonl", "items.jsonl", "rejected.jsonl", "report.json", "report.md"]
 

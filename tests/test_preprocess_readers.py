@@ -5,6 +5,8 @@ import pytest
 
 from preprocess.readers import read_records
 
+pytestmark = pytest.mark.unit
+
 
 def _line(obj) -> bytes:
     return json.dumps(obj, ensure_ascii=False).encode("utf-8")

@@ -4,6 +4,8 @@ import pytest
 from preprocess.cot import synthesize
 from preprocess.rounding import apply_rounding, round_answer
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("answer, decimals, expected", [
     ("98.76988407404354142259372287", 2, "98.77"),

@@ -7,6 +7,8 @@ import pytest
 from preprocess.config import PreprocessConfig, load_config
 from preprocess.sampling import Quota, apply_quotas, parse_quota, parse_quotas
 
+pytestmark = pytest.mark.unit
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -5,6 +5,8 @@ import pytest
 
 from preprocess.split import allocate, split_holdout
 
+pytestmark = pytest.mark.unit
+
 SIZES = {"addition": 500, "division": 300, "mean": 120, "english": 60, "mass": 15, "simplify": 5}
 
 

@@ -12,6 +12,8 @@ from preprocess.teacher import TeacherClient, TeacherError, summarize
 
 pytestmark = pytest.mark.integration
 
+pytestmark = pytest.mark.integration
+
 PROBLEM = {
     "id": "t_001",
     "problem": "甲、乙、丙三人中只有一人说真话。\n\n回答以下选择题：",

@@ -1,6 +1,6 @@
 """Kill a LoRA run with SIGKILL at a random step, resume it, and end where an uninterrupted run ends.
 
-The reference is conftest's ``i5_tiny_run``: 12 steps, full-state checkpoints every 2 steps, LoRA
+The reference is conftest's ``tiny_lora_run``: 12 steps, full-state checkpoints every 2 steps, LoRA
 dropout 0 (the dropout kernels' random state is not part of a checkpoint), same seed and data.
 """
 import json
@@ -13,6 +13,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,15 +50,15 @@ def _kill_at_step(args, env, run_dir: Path, step: int) -> None:
     assert proc.returncode == -signal.SIGKILL
 
 
-def test_sigkill_then_resume_matches_uninterrupted(i5_tiny_data, i5_tiny_yaml, i5_tiny_run, i5_cli,
-                                                   i5_finetune_args):
+def test_sigkill_then_resume_matches_uninterrupted(tiny_train_data, tiny_6epoch_yaml, tiny_lora_run, python_cli,
+                                                   tiny_finetune_args):
     import mindspore as ms
 
     from research.llama3.resume import find_resume_point
 
-    work, env = i5_tiny_data
+    work, env = tiny_train_data
     kill_step = random.SystemRandom().randint(3, 10)
-    args = i5_finetune_args(work, i5_tiny_yaml, "killed")
+    args = tiny_finetune_args(work, tiny_6epoch_yaml, "killed")
     _kill_at_step(args, env, work / "killed", kill_step)
 
     # Every checkpoint left under a final name is complete (MindSpore writes *.tmp, then renames).
@@ -66,20 +69,20 @@ def test_sigkill_then_resume_matches_uninterrupted(i5_tiny_data, i5_tiny_yaml, i
     point = find_resume_point(str(work / "killed" / "output"))
     assert point and point.step % 2 == 0 and 2 <= point.step <= kill_step + 1, (kill_step, point)
 
-    proc = i5_cli([*args, "--resume"], env)
+    proc = python_cli([*args, "--resume"], env)
     assert "resuming from" in proc.stdout
 
-    expected, got = _losses(i5_tiny_run), _losses(work / "killed")
+    expected, got = _losses(tiny_lora_run), _losses(work / "killed")
     assert sorted(got) == list(range(1, 13)), f"killed at {kill_step}, resumed at {point.step}: {sorted(got)}"
     assert got == expected, f"killed at {kill_step}, resumed at {point.step}"
-    want, have = _load(i5_tiny_run / "lora.ckpt"), _load(work / "killed" / "lora.ckpt")
+    want, have = _load(tiny_lora_run / "lora.ckpt"), _load(work / "killed" / "lora.ckpt")
     assert want.keys() == have.keys() and len(want) == 8
     for name in want:
         np.testing.assert_array_equal(have[name], want[name], err_msg=name)
     # The per-epoch LoRA files of epochs finished after the resume match the uninterrupted ones too.
     epoch_dir = Path("output") / "checkpoint_epoch" / "rank_0"
     for epoch in range(point.step // 2 + 1, 7):
-        a = _load(i5_tiny_run / epoch_dir / f"lora_epoch{epoch}.ckpt")
+        a = _load(tiny_lora_run / epoch_dir / f"lora_epoch{epoch}.ckpt")
         b = _load(work / "killed" / epoch_dir / f"lora_epoch{epoch}.ckpt")
         for name in a:
             np.testing.assert_array_equal(b[name], a[name], err_msg=f"epoch {epoch} {name}")

@@ -3,6 +3,8 @@ import pytest
 
 from preprocess.templates import EOS, TEMPLATES, get_template
 
+pytestmark = pytest.mark.unit
+
 SYSTEM = ("A chat between a curious user and an artificial intelligence assistant. "
           "The assistant gives helpful, detailed, and polite answers to the user's questions.")
 

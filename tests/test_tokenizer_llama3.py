@@ -10,6 +10,8 @@ from preprocess.templates import get_template
 from research.llama3.llama3_tokenizer import Llama3Encoder, llama3_special_tokens, load_llama3_ranks
 from research.llama3.tokenizer import build_tokenizer, tokenizer_from_config
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -66,10 +68,10 @@ def test_llama3_type_needs_a_file():
 
 
 @pytest.fixture(scope="module")
-def real(i4_llama3_dir):
+def real(llama3_tokenizer_dir):
     from tokenizers import Tokenizer as HFTokenizer
 
-    return Llama3Encoder(i4_llama3_dir / "tokenizer.model"), HFTokenizer.from_file(str(i4_llama3_dir / "tokenizer.json"))
+    return Llama3Encoder(llama3_tokenizer_dir / "tokenizer.model"), HFTokenizer.from_file(str(llama3_tokenizer_dir / "tokenizer.json"))
 
 
 def _texts(shared_data, n_math=600, n_gsm=200):
@@ -99,12 +101,12 @@ def test_real_chat_template_special_tokens(real, shared_data):
     assert 128001 not in enc("ASSISTANT: 2</s>")
 
 
-def test_tokenizer_from_llama3_yaml(i4_llama3_dir, tmp_path):
+def test_tokenizer_from_llama3_yaml(llama3_tokenizer_dir, tmp_path):
     import yaml
 
     cfg = yaml.safe_load((ROOT / "configs" / "llama3_8b" / "finetune_lora_910b_1p.yaml").read_text())
     assert cfg["processor"]["tokenizer"]["type"] == "Llama3Tokenizer"
-    cfg["processor"]["tokenizer"]["vocab_file"] = str(i4_llama3_dir / "tokenizer.model")
+    cfg["processor"]["tokenizer"]["vocab_file"] = str(llama3_tokenizer_dir / "tokenizer.model")
     path = tmp_path / "llama3.yaml"
     path.write_text(yaml.safe_dump(cfg))
     tok = tokenizer_from_config(str(path))

@@ -15,6 +15,8 @@ from research.llama3.lr_schedule import mindformers_lr
 from research.llama3.model_config import LlamaDims
 from research.llama3.to_hf import build_hf_model
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny" / "finetune_lora_cpu.yaml"
 STEPS = 12

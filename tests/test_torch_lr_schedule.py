@@ -3,6 +3,8 @@ import pytest
 
 from research.llama3.lr_schedule import mindformers_lr
 
+pytestmark = pytest.mark.unit
+
 CASES = [
     {"type": "CosineWithWarmUpLR", "learning_rate": 2.0e-3, "lr_end": 0.0, "warmup_ratio": 0.1, "total_steps": -1},
     {"type": "CosineWithWarmUpLR", "learning_rate": 1.0e-4, "lr_end": 1.0e-6, "warmup_steps": 3,

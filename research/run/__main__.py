@@ -150,6 +150,8 @@ def eval_steps(args, run: stages.Run) -> list[stages.EvalStep]:
     if Path(math_items).is_file():
         steps += stages.before_after("math", "eval.math", "--items", math_items,
                                      ("--max_new_tokens", args.max_new_tokens, "--batch_size", args.batch_size))
+    else:
+        print(f"== math: no items ({math_items} does not exist; give --math FILE)")
     for squad in args.squad:
         steps += stages.before_after(f"base_{Path(squad).stem}", "eval.base", "--squad", squad,
                                      ("--batch_size", args.batch_size), template=False)
