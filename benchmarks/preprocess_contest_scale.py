@@ -1,7 +1,7 @@
 """Benchmark: the full preprocessing pipeline on a contest-scale corpus, and a naive baseline.
 
 Corpus: 809,993 items like the 2024 contest's train.json (``/work/shared/data/README.md``):
-548,942 items drawn by ``preprocess.generate`` in the deduplicated category mix (the generator
+548,942 items drawn by ``preprocess.synthesize`` in the deduplicated category mix (the generator
 draws with replacement, so the small categories repeat themselves), plus 261,051 exact copies
 of them, shuffled together. Runs ``preprocess.pipeline.run`` on it (all stages, outputs written) with a
 progress bar and prints the wall time; target < 60 s on 2 cores.
@@ -10,7 +10,7 @@ Then, in the same process, a straightforward implementation (pandas ``read_json`
 ``drop_duplicates`` + per-row ``apply`` that classifies with the same regexes and re-derives
 each answer with sympy) runs on a 20,000-item slice, and the per-item speed ratio is printed.
 
-Usage: ``python benchmarks/preprocess_contest_scale.py [--n-unique N] [--n-dups D]
+Usage: ``python benchmarks/preprocess_contest_scale.py [--n_unique N] [--n_dups D]
 [--slice S] [--workers W] [--workdir DIR]``.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from preprocess.classify import classify  # noqa: E402
 from preprocess.config import PreprocessConfig  # noqa: E402
-from preprocess.generate import generate_corpus  # noqa: E402
+from preprocess.synthesize import generate_corpus  # noqa: E402
 from preprocess.pipeline import run  # noqa: E402
 
 def build_corpus(n_unique: int, n_dups: int, seed: int) -> list[dict]:
@@ -116,8 +116,8 @@ def _cpu_seconds() -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n-unique", type=int, default=548_942, help="generated items (default 548,942)")
-    parser.add_argument("--n-dups", type=int, default=261_051, help="duplicates added (default 261,051)")
+    parser.add_argument("--n_unique", type=int, default=548_942, help="generated items (default 548,942)")
+    parser.add_argument("--n_dups", type=int, default=261_051, help="duplicates added (default 261,051)")
     parser.add_argument("--slice", type=int, default=20_000, help="items for the naive baseline (default 20,000)")
     parser.add_argument("--workers", type=int, default=2, help="pipeline processes (default 2)")
     parser.add_argument("--seed", type=int, default=0)

@@ -54,7 +54,7 @@ TINY = dict(LLAMA3_8B, vocab_size=512, hidden_size=64, num_layers=2, num_heads=4
 
 
 def synthetic_records(n, seq_length, vocab, pad_id, rng):
-    """Records like preprocess.mindrecord's: [BOS prompt answer EOS pad...], labels -100 on prompt and padding.
+    """Records like research.llama3.mindrecord's: [BOS prompt answer EOS pad...], labels -100 on prompt and padding.
 
     Lengths uniform in [seq_length / 6, seq_length + 1], prompt 40-60 % of a record.
     """

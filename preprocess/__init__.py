@@ -9,10 +9,10 @@ Modules, one job each:
     rounding  per-category rounding of verified answers in training targets
     teacher   cached, concurrent teacher rationales from an OpenAI-compatible endpoint
     split     stratified, deterministic hold-out split
-    sampling  per-category quotas with upsampling, contamination keys
+    quotas    per-category quotas with upsampling, contamination keys
     config    settings from a YAML file and command-line overrides
-    generate  synthetic corpus in the contest's exact formats (``python -m preprocess.generate``)
+    synthesize synthetic corpus in the contest's exact formats (``python -m preprocess.synthesize``)
     pipeline  all of the above end to end (``python -m preprocess``), writing the fastchat
-              conversations.json that ``preprocess.mindrecord`` turns into MindRecord
+              conversations.json that ``research.llama3.mindrecord`` turns into MindRecord
     templates prompt templates shared by training and evaluation
 """

@@ -1,4 +1,4 @@
-"""Command line: ``python -m preprocess --input FILE [FILE ...] --output-dir DIR [--config YAML] [options]``."""
+"""Command line: ``python -m preprocess --input FILE [FILE ...] --output_dir DIR [--config YAML] [options]``."""
 from __future__ import annotations
 
 import argparse
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         'alpaca {"instruction","input","output"}, fastchat {"conversations"}',
     )
     parser.add_argument(
-        "--output-dir", required=True, metavar="DIR",
+        "--output_dir", required=True, metavar="DIR",
         help="directory for the output files (created if missing; files are replaced atomically)",
     )
     parser.add_argument(
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="input format of every record (default auto: detected per record from its keys)",
     )
     parser.add_argument(
-        "--eval-size", type=int, metavar="N",
+        "--eval_size", type=int, metavar="N",
         help="number of verified items to hold out for evaluation, stratified by category (default 0)",
     )
     parser.add_argument(
@@ -58,10 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
         "in them are left out of conversations.json",
     )
     parser.add_argument(
-        "--logic-style", choices=STYLES,
+        "--logic_style", choices=STYLES,
         help="prompt style of logic sub-questions: plain, or thinking (<thinking>/<reflection>/<output>)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="do not show the progress bars")
+    parser.add_argument("--no_progress", action="store_true", help="do not show the progress bars")
     return parser
 
 

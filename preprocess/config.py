@@ -7,7 +7,7 @@ YAML keys (all optional; ``configs/preprocess/quotas_example.yaml`` shows each o
     workers        processes for classify/verify (0: one per available core)
     near_duplicates  {threshold: 0 < t < 1, categories: [...]} or false to switch it off
     rounding       {category: decimals}, applied to verified training targets
-    quotas         see ``preprocess.sampling``
+    quotas         see ``preprocess.quotas``
     contamination  [eval files]; training items whose normalized problem occurs there are dropped
     logic_style    "plain" or "thinking" (``preprocess.logic.STYLES``)
     teacher        {base_url, model, mode, cache_dir, api_key_env, max_attempts, workers,
@@ -25,7 +25,7 @@ import yaml
 from .classify import CATEGORIES
 from .logic import STYLES
 from .readers import FORMATS
-from .sampling import Quota, parse_quotas
+from .quotas import Quota, parse_quotas
 from .teacher import MODES
 
 # Free-text categories: their near-duplicates are rewordings of one problem, while two contest

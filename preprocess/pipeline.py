@@ -52,7 +52,7 @@ from .dedup import first_occurrences, near_dedup, normalize, signature
 from .logic import assistant_message, user_message
 from .readers import parse_unit, read_records, read_units
 from .rounding import apply_rounding
-from .sampling import apply_quotas, contamination_keys
+from .quotas import apply_quotas, contamination_keys
 from .split import split_holdout
 
 # Tag of the output set's hidden staging / commit directories (``.preprocess-commit``).

@@ -13,12 +13,12 @@ resumable multipart upload, then checks each object's size and ETag against the 
 
 Options:
   --dest obs://bucket/prefix   destination (required)
-  --run-id ID                  object folder name (default: RUN_DIR's name)
+  --run_id ID                  object folder name (default: RUN_DIR's name)
   --include GLOB [GLOB ...]    only these relative paths, e.g. --include '*.ckpt' '*.md' '*.jsonl'
-  --part-size-mb N             multipart part size in MiB (default 16; >= 5 except the last part)
-  --task-num N                 parts uploaded concurrently (default 4)
+  --part_size_mb N             multipart part size in MiB (default 16; >= 5 except the last part)
+  --task_num N                 parts uploaded concurrently (default 4)
   --config FILE                OBS settings file (YAML/JSON: endpoint, access_key_id, secret_access_key, ...)
-  --record-dir DIR             resume records (default ~/.cache/mathlora/obs_records)
+  --record_dir DIR             resume records (default ~/.cache/mathlora/obs_records)
   -h, --help                   this help
 
 Credentials: OBS_ACCESS_KEY_ID, OBS_SECRET_ACCESS_KEY, OBS_ENDPOINT (environment, wins) or --config /
@@ -33,8 +33,8 @@ UPLOAD=()
 RUN_DIR=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --dest|--part-size-mb|--task-num|--config|--record-dir) GLOBAL+=("$1" "$2"); shift ;;
-    --run-id) UPLOAD+=("$1" "$2"); shift ;;
+    --dest|--part_size_mb|--task_num|--config|--record_dir) GLOBAL+=("$1" "$2"); shift ;;
+    --run_id) UPLOAD+=("$1" "$2"); shift ;;
     --include) UPLOAD+=("$1"); shift; while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do UPLOAD+=("$1"); shift; done
                continue ;;
     -h|--help) usage; exit 0 ;;

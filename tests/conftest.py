@@ -240,7 +240,7 @@ class ObsLocalServer:
 
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "research.obs.local_server", "--port", str(self.port),
-             "--request-log", str(self.request_log)],
+             "--request_log", str(self.request_log)],
             cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -387,7 +387,7 @@ def tiny_train_data(tmp_path_factory):
         {"from": "human", "value": f"计算 {i}.25 + 1.50 等于多少？"},
         {"from": "gpt", "value": f"{i}.25 + 1.50 = {i + 1}.75"}]} for i in range(8)]
     (work / "conv.json").write_text(json.dumps(convs, ensure_ascii=False), encoding="utf-8")
-    _run_python_cli(["-m", "preprocess.mindrecord", "--dataset_type", "qa", "--input_glob", work / "conv.json",
+    _run_python_cli(["-m", "research.llama3.mindrecord", "--dataset_type", "qa", "--input_glob", work / "conv.json",
                    "--config", TINY_YAML, "--seq_length", "128", "--output_file", work / "train.mindrecord"], env)
     _run_python_cli(["-m", "research.llama3.random_init", "--config", TINY_YAML, "--output", work / "base.ckpt"],
                   env)

@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pytest
 
-from preprocess.mindrecord import IGNORE_INDEX, convert, encode_conversation, fit_length, pad_records
+from research.llama3.mindrecord import IGNORE_INDEX, convert, encode_conversation, fit_length, pad_records
 from preprocess.templates import get_template
 
 pytestmark = pytest.mark.integration

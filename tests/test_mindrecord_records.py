@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from preprocess.mindrecord import IGNORE_INDEX, convert, load_conversations
+from research.llama3.mindrecord import IGNORE_INDEX, convert, load_conversations
 from preprocess.templates import get_template
 
 pytestmark = pytest.mark.integration
@@ -149,14 +149,14 @@ def test_shards_workers_and_atomic_output(tok, tmp_path):
 
 
 def test_cli_with_mindformers_flags(byte_llama3_tokenizer_model, tmp_path):
-    help_text = subprocess.run([sys.executable, "-m", "preprocess.mindrecord", "--help"], cwd=ROOT,
+    help_text = subprocess.run([sys.executable, "-m", "research.llama3.mindrecord", "--help"], cwd=ROOT,
                                capture_output=True, text=True, check=True).stdout
     for flag in ("--dataset_type", "--input_glob", "--model_file", "--seq_length", "--output_file",
                  "--template", "--packing", "--num_workers", "--file_partition"):
         assert flag in help_text
     (tmp_path / "c.json").write_text(json.dumps([conv(str(i), f"{i}?", str(i)) for i in range(5)]))
     out = tmp_path / "cli.mindrecord"
-    proc = subprocess.run([sys.executable, "-m", "preprocess.mindrecord", "--dataset_type", "qa",
+    proc = subprocess.run([sys.executable, "-m", "research.llama3.mindrecord", "--dataset_type", "qa",
                            "--input_glob", str(tmp_path / "*.json"), "--model_file", str(byte_llama3_tokenizer_model),
                            "--seq_length", "1023", "--output_file", str(out), "--packing"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300,

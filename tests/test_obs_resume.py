@@ -51,7 +51,7 @@ def test_killed_client_resumes_with_only_missing_parts(obs_server, tmp_path):
     ckpt = _random_file(run / "lora.ckpt", 60 * MiB)  # 12 parts of 5 MiB
     records = tmp_path / "rec"
     record = ObsStore(obs_server.settings(), "obs://runs-bucket/exp", records).record_path(ckpt, KEY)
-    cmd = [sys.executable, "-m", "research.obs", "--dest", "obs://runs-bucket/exp", "--record-dir", str(records),
+    cmd = [sys.executable, "-m", "research.obs", "--dest", "obs://runs-bucket/exp", "--record_dir", str(records),
            "upload", str(run)]
     env = obs_server.env()  # one part at a time, 5 MiB parts
 

@@ -158,7 +158,7 @@ def test_cli_never_prints_or_logs_credentials(obs_server, tmp_path):
     run.mkdir()
     _random_file(run / "lora.ckpt", 6 * MiB)
     (run / "report.md").write_text("ok\n")
-    rec = ["--record-dir", str(tmp_path / "rec")]
+    rec = ["--record_dir", str(tmp_path / "rec")]
     script = subprocess.run(["bash", "scripts/upload_obs.sh", "--dest", "obs://runs-bucket/p", *rec, str(run),
                              "--include", "*.ckpt", "*.md"], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=120)
@@ -169,7 +169,7 @@ def test_cli_never_prints_or_logs_credentials(obs_server, tmp_path):
         (["--dest", "obs://runs-bucket/p", "list", "run-7"], 0),
         (["--dest", "obs://runs-bucket/p", "download", "run-7", str(tmp_path / "back")], 0),
         (["--dest", "obs://missing-bucket/p", *rec, "upload", str(run)], 1),
-        (["--dest", "obs://runs-bucket/p", "--part-size-mb", "0", "list"], 2),
+        (["--dest", "obs://runs-bucket/p", "--part_size_mb", "0", "list"], 2),
     ]
     transcript = [script.stdout + script.stderr]
     for args, rc in commands:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from preprocess.generate import generate_labelled
+from preprocess.synthesize import generate_labelled
 from preprocess.pipeline import ITEM_FIELDS, run
 
 pytestmark = pytest.mark.integration
@@ -137,13 +137,13 @@ def test_real_inputs_together(shared_file, tmp_path):
 def test_cli(corpus, tmp_path):
     helptext = subprocess.run([sys.executable, "-m", "preprocess", "--help"], cwd=REPO,
                               capture_output=True, text=True, timeout=120).stdout
-    for option in ("--input", "--output-dir", "--eval-size", "--seed", "--no-progress", "--config",
-                   "--format", "--workers", "--contamination", "--logic-style"):
+    for option in ("--input", "--output_dir", "--eval_size", "--seed", "--no_progress", "--config",
+                   "--format", "--workers", "--contamination", "--logic_style"):
         assert option in helptext
     out = tmp_path / "cli"
     proc = subprocess.run(
-        [sys.executable, "-m", "preprocess", "--input", str(corpus[0]), "--output-dir", str(out),
-         "--eval-size", "10", "--seed", "3", "--no-progress"],
+        [sys.executable, "-m", "preprocess", "--input", str(corpus[0]), "--output_dir", str(out),
+         "--eval_size", "10", "--seed", "3", "--no_progress"],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
@@ -151,7 +151,7 @@ def test_cli(corpus, tmp_path):
     assert json.loads((out / "report.json").read_text(encoding="utf-8"))["eval"] == 10
     bad = subprocess.run(
         [sys.executable, "-m", "preprocess", "--input", str(tmp_path / "missing.jsonl"),
-         "--output-dir", str(out)], cwd=REPO, capture_output=True, text=True, timeout=120)
+         "--output_dir", str(out)], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "missing.jsonl" in bad.stderr
 
 
@@ -267,14 +267,14 @@ def test_cli_config_and_options(corpus, tmp_path):
     cfg.write_text("eval_size: 5\nseed: 1\nquotas: {default: 0.5}\n", encoding="utf-8")
     out = tmp_path / "cli"
     proc = subprocess.run(
-        [sys.executable, "-m", "preprocess", "--input", str(corpus[0]), "--output-dir", str(out),
-         "--config", str(cfg), "--eval-size", "7", "--no-progress"],
+        [sys.executable, "-m", "preprocess", "--input", str(corpus[0]), "--output_dir", str(out),
+         "--config", str(cfg), "--eval_size", "7", "--no_progress"],
         cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["eval"] == 7 and report["seed"] == 1  # the flag overrides, the file fills in
     assert report["conversations"] < report["verified"] - 7
     cfg.write_text("quotas: {default: 2.0}\n", encoding="utf-8")
-    bad = subprocess.run([sys.executable, "-m", "preprocess", "--input", str(corpus[0]), "--output-dir",
+    bad = subprocess.run([sys.executable, "-m", "preprocess", "--input", str(corpus[0]), "--output_dir",
                           str(out), "--config", str(cfg)], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "c.yaml" in bad.stderr and "ratio" in bad.stderr

@@ -31,7 +31,7 @@ def conversations(n):
 @pytest.fixture(scope="module")
 def torch_run(tmp_path_factory):
     """Train STEPS steps on 8 conversations (YAML epochs raised to 6) from a random tiny base."""
-    from preprocess.mindrecord import main as mindrecord_main
+    from research.llama3.mindrecord import main as mindrecord_main
     from research.llama3.random_init import init_random_checkpoint
 
     work = tmp_path_factory.mktemp("torch_finetune")

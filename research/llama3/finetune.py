@@ -195,7 +195,7 @@ def run_finetune(config) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="MindFormers YAML")
-    parser.add_argument("--train_dataset", required=True, help="MindRecord file from preprocess.mindrecord")
+    parser.add_argument("--train_dataset", required=True, help="MindRecord file from research.llama3.mindrecord")
     parser.add_argument("--load_checkpoint", default="", help="base checkpoint (MindFormers names); "
                         "empty = the YAML's random initialisation")
     parser.add_argument("--output_dir", required=True, help="MindFormers output_dir")

@@ -55,7 +55,7 @@ def build_tokenizer(spec: dict, model_file: str | None = None) -> Tokenizer:
     Args:
         spec: mapping with ``type`` and the type's own keys (``gguf_file`` for GGUFTokenizer,
             ``vocab_file`` for Llama3Tokenizer).
-        model_file: overrides the spec's file path (``--model_file`` of preprocess.mindrecord).
+        model_file: overrides the spec's file path (``--model_file`` of research.llama3.mindrecord).
 
     Raises:
         ValueError: unknown ``type``, or Llama3Tokenizer without a vocab file.

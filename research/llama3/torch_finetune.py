@@ -22,8 +22,8 @@ What is read from the YAML, as MindFormers reads it:
 The loss is MindFormers': cross entropy over positions whose input token is not the pad id and
 whose label is not ``ignore_token_id``, averaged over those tokens of the whole global batch.
 
-``--train_dataset`` is a MindRecord file from ``preprocess.mindrecord`` or a conversation JSON file,
-which is first converted by ``preprocess.mindrecord`` (``--template``, default ``preprocess.templates.DEFAULT_TEMPLATE``) into
+``--train_dataset`` is a MindRecord file from ``research.llama3.mindrecord`` or a conversation JSON file,
+which is first converted by ``research.llama3.mindrecord`` (``--template``, default ``preprocess.templates.DEFAULT_TEMPLATE``) into
 ``<output_dir>/train.mindrecord`` so both inputs train on identical records.
 
 ``--packing`` concatenates records (their real tokens) into rows of ``seq_length``; attention stays
@@ -115,7 +115,7 @@ def load_settings(config_path: str, seed: int | None = None) -> RunSettings:
 
 
 def read_mindrecord(path: str, seq_length: int) -> tuple[np.ndarray, np.ndarray]:
-    """``input_ids`` and ``labels`` of a ``preprocess.mindrecord`` file, int64 ``[N, seq_length + 1]``.
+    """``input_ids`` and ``labels`` of a ``research.llama3.mindrecord`` file, int64 ``[N, seq_length + 1]``.
 
     Raises:
         FileNotFoundError: no such file.
@@ -409,7 +409,7 @@ def prepare_records(train_dataset: str, config_path: str, seq_length: int, outpu
         return train_dataset
     if not train_dataset.endswith(".json"):
         raise ValueError(f"{train_dataset}: expected a .mindrecord file or conversation .json")
-    from preprocess.mindrecord import convert, load_conversations
+    from research.llama3.mindrecord import convert, load_conversations
     from preprocess.templates import get_template
 
     from .tokenizer import tokenizer_from_config

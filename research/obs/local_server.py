@@ -1,8 +1,8 @@
 """A local S3-compatible server (moto) on 127.0.0.1 for tests and dry runs of the OBS workflow.
 
-Usage: ``python -m research.obs.local_server --port 9000 [--request-log FILE]``
+Usage: ``python -m research.obs.local_server --port 9000 [--request_log FILE]``
 
-``--request-log`` appends one line per request, ``METHOD /bucket/key?query STATUS``, so a test can count
+``--request_log`` appends one line per request, ``METHOD /bucket/key?query STATUS``, so a test can count
 from the server side which multipart parts were actually sent. Headers are never written (the
 ``Authorization`` header carries the access key id). Data is kept in memory: killing the server loses
 every object and every open multipart upload, which is how tests produce a stale resume record.
@@ -36,7 +36,7 @@ class RequestLog:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1")
-    parser.add_argument("--request-log", help="append one line per request here (no headers)")
+    parser.add_argument("--request_log", help="append one line per request here (no headers)")
     args = parser.parse_args(argv)
 
     from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app

@@ -109,7 +109,7 @@ def stage_data(run: Run) -> list[dict]:
         run_stage(run.manifest, "data", {"files": entries}, [Path(p) for p in s.data], lambda: None, log=run.log)
     else:
         run_stage(run.manifest, "data", {"num_samples": s.num_samples, "seed": s.seed}, [lay.generated],
-                  lambda: run_command(lay, "data", [PY, "-m", "preprocess.generate", "--n", s.num_samples,
+                  lambda: run_command(lay, "data", [PY, "-m", "preprocess.synthesize", "--n", s.num_samples,
                                                     "--seed", s.seed, "--output", lay.generated]), log=run.log)
         entries = [data_entry(lay.generated)]
     for entry in entries:
@@ -123,8 +123,8 @@ def stage_preprocess(run: Run, entries: list[dict]) -> None:
     """Validate, dedup, classify, CoT + verify and split (``python -m preprocess``). With ``--eval_data``
     nothing is held out and the file's items are left out of training (the contamination check)."""
     s, lay = run.settings, run.layout
-    cmd = [PY, "-m", "preprocess", "--input", *[e["path"] for e in entries], "--output-dir", lay.data_dir,
-           "--eval-size", s.eval_size, "--seed", s.seed]
+    cmd = [PY, "-m", "preprocess", "--input", *[e["path"] for e in entries], "--output_dir", lay.data_dir,
+           "--eval_size", s.eval_size, "--seed", s.seed]
     inputs = {"data": [e["sha256"] for e in entries], "eval_size": s.eval_size, "seed": s.seed}
     if s.eval_data:
         cmd += ["--contamination", s.eval_data]
@@ -136,7 +136,7 @@ def stage_preprocess(run: Run, entries: list[dict]) -> None:
 def stage_mindrecord(run: Run) -> None:
     """Tokenize the conversations into ``train.mindrecord`` with the YAML's tokenizer and the run's template."""
     s, lay = run.settings, run.layout
-    cmd = [PY, "-m", "preprocess.mindrecord", "--dataset_type", "qa", "--input_glob", lay.conversations,
+    cmd = [PY, "-m", "research.llama3.mindrecord", "--dataset_type", "qa", "--input_glob", lay.conversations,
            "--config", s.config, "--seq_length", s.seq_length, "--template", s.template,
            "--output_file", lay.mindrecord]
     if s.vocab_file:

@@ -1,4 +1,4 @@
-"""preprocess.generate: contest formats, category mix, determinism, CLI."""
+"""preprocess.synthesize: contest formats, category mix, determinism, CLI."""
 import json
 import re
 import subprocess
@@ -10,7 +10,7 @@ import pytest
 
 from preprocess.classify import classify
 from preprocess.cot import synthesize
-from preprocess.generate import CONTEST_MIX, category_counts, generate_corpus, generate_labelled
+from preprocess.synthesize import CONTEST_MIX, category_counts, generate_corpus, generate_labelled
 
 pytestmark = pytest.mark.integration
 
@@ -97,13 +97,13 @@ def test_number_shapes_match_contest():
 def test_cli_writes_atomically(tmp_path):
     out = tmp_path / "sub" / "corpus.jsonl"
     proc = subprocess.run(
-        [sys.executable, "-m", "preprocess.generate", "--n", "230", "--seed", "3", "--output", str(out)],
+        [sys.executable, "-m", "preprocess.synthesize", "--n", "230", "--seed", "3", "--output", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     lines = out.read_text(encoding="utf-8").splitlines()
     assert [json.loads(line) for line in lines] == generate_corpus(230, seed=3)
     assert sorted(p.name for p in out.parent.iterdir()) == ["corpus.jsonl"]  # no temp file left
-    bad = subprocess.run([sys.executable, "-m", "preprocess.generate", "--n", "-1", "--output", str(out)],
+    bad = subprocess.run([sys.executable, "-m", "preprocess.synthesize", "--n", "-1", "--output", str(out)],
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--n" in bad.stderr

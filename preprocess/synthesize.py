@@ -288,7 +288,7 @@ def generate_labelled(n: int, seed: int) -> list[tuple[str, dict]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m preprocess.generate",
+        prog="python -m preprocess.synthesize",
         description="Write a synthetic corpus in the 2024 Ascend contest's JSONL format "
         '({"problem", "solution"} per line), covering all 15 contest categories.',
     )

@@ -2,9 +2,9 @@
 
 Flags follow MindFormers r1.1 ``research/llama3/llama_preprocess.py`` so users' habits carry over::
 
-    python -m preprocess.mindrecord --dataset_type qa --input_glob 'data/*.json' \\
+    python -m research.llama3.mindrecord --dataset_type qa --input_glob 'data/*.json' \\
         --model_file tokenizer.model --seq_length 256 --output_file train.mindrecord
-    python -m preprocess.mindrecord --dataset_type qa --input_glob data/conversations.json \\
+    python -m research.llama3.mindrecord --dataset_type qa --input_glob data/conversations.json \\
         --config configs/smollm2_135m/finetune_lora_cpu.yaml --seq_length 128 --output_file train.mindrecord
 
 The tokenizer is the one the YAML's ``processor.tokenizer`` names (``--model_file`` overrides its
@@ -374,7 +374,7 @@ def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, o
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m preprocess.mindrecord", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m research.llama3.mindrecord", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     mf = parser.add_argument_group("MindFormers llama_preprocess.py flags")
     mf.add_argument("--dataset_type", default="qa", choices=["qa"],

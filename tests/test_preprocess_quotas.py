@@ -1,11 +1,11 @@
-"""preprocess.sampling quotas and preprocess.config loading."""
+"""preprocess.quotas quotas and preprocess.config loading."""
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from preprocess.config import PreprocessConfig, load_config
-from preprocess.sampling import Quota, apply_quotas, parse_quota, parse_quotas
+from preprocess.quotas import Quota, apply_quotas, parse_quota, parse_quotas
 
 pytestmark = pytest.mark.unit
 
