@@ -1,4 +1,4 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures, and the check that every test module has one tier marker (pytest.ini)."""
 from pathlib import Path
 
 import pytest
