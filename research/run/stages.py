@@ -119,28 +119,38 @@ def stage_data(run: Run) -> list[dict]:
     return entries
 
 
+def preprocess_command(s: RunSettings, lay: RunLayout, inputs: list[str]) -> list:
+    """``python -m preprocess`` for the run; ``--eval_data`` goes in as a contamination file, so none of
+    its items is trained on."""
+    cmd = [PY, "-m", "preprocess", "--input", *inputs, "--output_dir", lay.data_dir, "--eval_size", s.eval_size,
+           "--seed", s.seed]
+    return cmd + (["--contamination", s.eval_data] if s.eval_data else [])
+
+
 def stage_preprocess(run: Run, entries: list[dict]) -> None:
     """Validate, dedup, classify, CoT + verify and split (``python -m preprocess``). With ``--eval_data``
     nothing is held out and the file's items are left out of training (the contamination check)."""
     s, lay = run.settings, run.layout
-    cmd = [PY, "-m", "preprocess", "--input", *[e["path"] for e in entries], "--output_dir", lay.data_dir,
-           "--eval_size", s.eval_size, "--seed", s.seed]
+    cmd = preprocess_command(s, lay, [e["path"] for e in entries])
     inputs = {"data": [e["sha256"] for e in entries], "eval_size": s.eval_size, "seed": s.seed}
     if s.eval_data:
-        cmd += ["--contamination", s.eval_data]
         inputs["eval_data"] = file_sha256(s.eval_data)
     outputs = [lay.conversations, lay.data_report] + ([lay.eval_items] if s.eval_size else [])
     run_stage(run.manifest, "preprocess", inputs, outputs, lambda: run_command(lay, "preprocess", cmd), log=run.log)
 
 
-def stage_mindrecord(run: Run) -> None:
-    """Tokenize the conversations into ``train.mindrecord`` with the YAML's tokenizer and the run's template."""
-    s, lay = run.settings, run.layout
+def mindrecord_command(s: RunSettings, lay: RunLayout) -> list:
+    """``python -m research.llama3.mindrecord`` with the run's config, seq_length, template and tokenizer file."""
     cmd = [PY, "-m", "research.llama3.mindrecord", "--dataset_type", "qa", "--input_glob", lay.conversations,
            "--config", s.config, "--seq_length", s.seq_length, "--template", s.template,
            "--output_file", lay.mindrecord]
-    if s.vocab_file:
-        cmd += ["--model_file", s.vocab_file]
+    return cmd + (["--model_file", s.vocab_file] if s.vocab_file else [])
+
+
+def stage_mindrecord(run: Run) -> None:
+    """Tokenize the conversations into ``train.mindrecord`` with the YAML's tokenizer and the run's template."""
+    s, lay = run.settings, run.layout
+    cmd = mindrecord_command(s, lay)
     inputs = {"preprocess": run.manifest.stage_key("preprocess"), "config": file_sha256(s.config),
               "seq_length": s.seq_length, "template": s.template,
               "vocab_file": file_stamp(s.vocab_file) if s.vocab_file else None}
@@ -281,31 +291,38 @@ def eval_plan(settings: RunSettings, layout: RunLayout) -> list[EvalStep]:
     return EVAL_PLANS[settings.task](settings, layout)
 
 
+def eval_command(s: RunSettings, lay: RunLayout, step: EvalStep, base: Path, backend: str | None = None,
+                 template: str | None = None, limit: int | None = None) -> list[str]:
+    """The evaluation CLI's command line: the run's config, base checkpoint, tokenizer file, template and
+    eval backend unless ``backend``/``template`` are given; the LoRA and baseline for ``lora`` steps."""
+    cmd = [PY, "-m", step.module, step.items_option, step.items, "--config", s.config, "--load_checkpoint", base,
+           "--backend", backend or s.eval_backend, *step.args, "--output_dir", lay.eval_dir(step.name, step.model)]
+    if step.template:
+        cmd += ["--template", template or s.template]
+    if s.vocab_file:
+        cmd += ["--model_file", s.vocab_file]
+    if limit:
+        cmd += ["--limit", limit]
+    if step.model == "lora":
+        cmd += ["--lora_checkpoint", lay.lora]
+        if step.baseline:
+            cmd += ["--baseline", lay.eval_dir(step.name, "base") / "metrics.json"]
+    return [str(c) for c in cmd]
+
+
 def stage_eval(run: Run, step: EvalStep, base: Path, backend: str | None = None, template: str | None = None,
                limit: int | None = None) -> Path:
     """Run one evaluation step on the run's base checkpoint (and LoRA); return its output directory.
 
     The config, template, tokenizer file and backend come from the run's settings unless given.
     """
-    s, lay = run.settings, run.layout
+    lay = run.layout
     out = lay.eval_dir(step.name, step.model)
-    template = template or s.template
-    cmd = [PY, "-m", step.module, step.items_option, step.items, "--config", s.config, "--load_checkpoint", base,
-           "--backend", backend or s.eval_backend, *step.args, "--output_dir", out]
-    if step.template:
-        cmd += ["--template", template]
-    if s.vocab_file:
-        cmd += ["--model_file", s.vocab_file]
-    if limit:
-        cmd += ["--limit", limit]
-    cmd = [str(c) for c in cmd]
+    cmd = eval_command(run.settings, lay, step, base, backend, template, limit)
     inputs = {"items": file_sha256(step.items), "base": run.manifest.stage_key("base"), "cmd": cmd[3:]}
     if step.model == "lora":
-        cmd += ["--lora_checkpoint", lay.lora]
         inputs["train"] = run.manifest.stage_key("train") or file_sha256(lay.lora)
         if step.baseline:
-            baseline = lay.eval_dir(step.name, "base") / "metrics.json"
-            cmd += ["--baseline", baseline]
             inputs["baseline"] = run.manifest.stage_key(f"eval_{step.name}_base")
     run_stage(run.manifest, f"eval_{step.name}_{step.model}", inputs, [out / "metrics.json"],
               lambda: run_command(lay, f"eval_{step.name}_{step.model}", cmd,
