@@ -4,6 +4,7 @@ import math
 import os
 import resource
 import time
+from pathlib import Path
 
 import mindspore as ms
 from mindspore.train.callback import Callback
@@ -11,6 +12,7 @@ from mindformers.core.callback.callback import CheckpointMonitor
 from mindformers.tools.register import MindFormerModuleType, MindFormerRegister
 
 from preprocess.atomic import write_json_atomic
+from research.run.layout import RunLayout
 
 
 class NonFiniteLossError(RuntimeError):
@@ -83,7 +85,7 @@ class LossJsonlMonitor(Callback):
     def on_train_begin(self, run_context):
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         counts = count_parameters(model_network(run_context.original_args()))
-        write_json_atomic(os.path.join(os.path.dirname(os.path.abspath(self.path)), "params.json"), counts)
+        write_json_atomic(RunLayout(Path(self.path).resolve().parent).params, counts)
         print(f"trainable params: {counts['trainable']:,} of {counts['total']:,} "
               f"(ratio to the base model {counts['ratio']:.6f})", flush=True)
         self._t0 = self._t_last = time.time()

@@ -31,6 +31,7 @@ import glob
 import os
 import shutil
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -39,6 +40,7 @@ from research.llama3.config_check import ConfigError
 from research.llama3 import callbacks  # registers LossJsonlMonitor, EpochLoraCheckpoint with MindFormers
 from research.obs import callback as _obs_callback  # noqa: F401  registers ObsCheckpointUploader for YAML callbacks
 from research.llama3.resume import find_resume_point, truncate_loss_log
+from research.run.layout import RunLayout
 
 
 def rank_id() -> int:
@@ -114,7 +116,7 @@ def build_config(config_path: str, train_dataset: str, load_checkpoint: str | No
     if seed is not None:
         config.seed = seed
     tokens_per_step = global_batch(config) * config.model.model_config.seq_length
-    loss_log = os.path.join(rank_run_dir(run_dir), "loss.jsonl")
+    loss_log = str(RunLayout(Path(rank_run_dir(run_dir))).loss_log)
     done = 0
     point = find_resume_point(config.output_dir, rank_id()) if resume else None
     if point:
@@ -186,7 +188,7 @@ def run_finetune(config) -> str:
         raise RuntimeError(f"no LoRA checkpoint under {pattern}; does the YAML's CheckpointMonitor "
                            f"set save_trainable_params: True?")
     run_dir = os.path.dirname([c for c in config.callbacks if c["type"] == "LossJsonlMonitor"][0]["path"])
-    target = os.path.join(run_dir, "lora.ckpt")
+    target = str(RunLayout(Path(run_dir)).lora)
     shutil.copyfile(saved[-1], target + ".tmp")
     os.replace(target + ".tmp", target)
     return target
@@ -217,7 +219,7 @@ def main(argv=None) -> int:
         return 2
     if config.resume_training:
         print(f"resuming from {config.load_checkpoint}", flush=True)
-    write_text_atomic(os.path.join(run_dir, "config.yaml"),
+    write_text_atomic(RunLayout(Path(run_dir)).config,
                       yaml.safe_dump(_plain(config.to_dict()), sort_keys=False, allow_unicode=True))
     try:
         lora = run_finetune(config)

@@ -47,6 +47,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -54,6 +55,7 @@ import yaml
 
 from preprocess.templates import DEFAULT_TEMPLATE
 from research.llama3.model_config import read_config
+from research.run.layout import RunLayout
 
 __all__ = ["RunSettings", "load_settings", "read_mindrecord", "unpacked_rows", "packed_rows", "build_lora_model",
            "CausalLMLoss", "count_parameters", "train", "prepare_records", "main"]
@@ -328,9 +330,9 @@ def train(settings: RunSettings, rows: dict[str, np.ndarray], base_ckpt: str | N
     if rank == 0:
         from preprocess.atomic import write_json_atomic
 
-        write_json_atomic(os.path.join(run_dir, "params.json"), counts)
+        write_json_atomic(RunLayout(Path(run_dir)).params, counts)
         log(f"trainable params: {counts['trainable']:,} of {counts['total']:,} (ratio {counts['ratio']:.6f})")
-    loss_log = os.path.join(run_dir, "loss.jsonl")
+    loss_log = str(RunLayout(Path(run_dir)).loss_log)
     tokens_per_step = global_batch * settings.seq_length
     t0 = t_last = time.time()
     step, loss_value = 0, float("nan")
@@ -391,7 +393,7 @@ def _save_adapters(peft_model, run_dir: str, log) -> dict:
         log("MindSpore is not installed: lora.ckpt not written; convert later with "
             f"python -m research.llama3.peft_adapter from_peft --adapter_dir {adapter_dir} --output lora.ckpt")
         return {"adapter_dir": adapter_dir, "lora_ckpt": None}
-    lora_ckpt = str(save_ms_checkpoint(lora, os.path.join(run_dir, "lora.ckpt")))
+    lora_ckpt = str(save_ms_checkpoint(lora, RunLayout(Path(run_dir)).lora))
     return {"adapter_dir": adapter_dir, "lora_ckpt": lora_ckpt}
 
 
@@ -460,7 +462,7 @@ def main(argv=None) -> int:
 
             effective = read_config(args.config)
             effective["torch_finetune"] = {**vars(args), "device": device, "rows": int(rows["tokens"].shape[0])}
-            write_text_atomic(os.path.join(args.run_dir, "config.yaml"),
+            write_text_atomic(RunLayout(Path(args.run_dir)).config,
                               yaml.safe_dump(effective, sort_keys=False, allow_unicode=True))
         result = train(settings, rows, args.load_checkpoint or None, args.run_dir, args.stop_step, device,
                        args.compile, args.attn_implementation)

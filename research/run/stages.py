@@ -225,6 +225,9 @@ def stage_train(run: Run, base: Path) -> None:
 
     def work():
         if not run.resume:
+            if (lay.output_dir / "checkpoint").is_dir():
+                run.log(f"  training starts afresh; to continue from its checkpoints instead: "
+                        f"bash scripts/finetune.sh --resume --run_dir {lay.root}")
             _fresh_training(lay)
         cmd = [str(c) for c in train_command(s, lay, base, run.resume)]
         with open(lay.log("train"), "ab" if run.resume else "wb") as out:
