@@ -8,6 +8,7 @@ Stages of ``finetune``: data -> preprocess -> mindrecord -> base -> train -> eva
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -361,6 +362,9 @@ def finetune(run: Run) -> Path:
     run.header(f"LoRA fine-tuning ({s.backend}, {s.stop_step or 'all epochs'} steps, {s.worker_num} worker(s)"
                f"{', resumed' if run.resume else ''})", total)
     stage_train(run, base)
+    params = json.loads(run.layout.params.read_text(encoding="utf-8"))
+    run.log(f"  trainable params: {params['trainable']:,} of {params['total']:,} (ratio {params['ratio']:.6f}); "
+            f"full log: {run.layout.log('train')}")
     for step in plan:
         run.header(f"evaluate {step.name} ({'before' if step.model == 'base' else 'after'} fine-tuning, "
                    f"{s.eval_backend})", total)
