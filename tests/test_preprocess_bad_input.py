@@ -227,8 +227,8 @@ def test_item3_cli_survives_surrogate_and_gsm8k_annotation_bombs(tmp_path):
              {"question": "Broken \ud800 text?", "answer": "1 <<1+0=1>>\n#### 1"}, good("gsm8k", 2)]
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "preprocess", "--input", str(path), "--output-dir", str(out),
-                           "--no-progress", "--workers", "1"], cwd=REPO, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "preprocess", "--input", str(path), "--output_dir", str(out),
+                           "--no_progress", "--workers", "1"], cwd=REPO, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
     rejected = {r["line"]: r for r in _jsonl(out / "rejected.jsonl")}

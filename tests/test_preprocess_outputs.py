@@ -1,6 +1,6 @@
 """Issue 16 item 8: preprocess's six outputs appear together or not at all, under a real SIGKILL and
-a real full disk (a small tmpfs); preprocess.mindrecord leaves no work directory of a killed run;
-and preprocess.mindrecord's own bad input (item 3): a lone surrogate, truncated JSON."""
+a real full disk (a small tmpfs); research.llama3.mindrecord leaves no work directory of a killed run;
+and research.llama3.mindrecord's own bad input (item 3): a lone surrogate, truncated JSON."""
 import json
 import os
 import signal
@@ -31,8 +31,8 @@ def gsm8k_file(path: Path, n: int, pad: int, start: int = 0) -> Path:
 
 
 def preprocess_cmd(inp: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "preprocess", "--input", str(inp), "--output-dir", str(out),
-            "--workers", "1", "--no-progress"]
+    return [sys.executable, "-m", "preprocess", "--input", str(inp), "--output_dir", str(out),
+            "--workers", "1", "--no_progress"]
 
 
 def snapshot(out: Path) -> dict[str, bytes]:
@@ -89,10 +89,10 @@ def test_an_interrupted_commit_is_finished_first(tmp_path):
     assert hidden(out) == [] and (out / "report.md").read_text() == "new"
     assert finish_commit(out, "preprocess") is False
 
-    # preprocess.mindrecord reading conversations.json completes such a commit before it reads.
+    # research.llama3.mindrecord reading conversations.json completes such a commit before it reads.
     commit.mkdir()
     (commit / "conversations.json").write_text('[{"id": "new", "conversations": []}]')
-    from preprocess.mindrecord import load_conversations
+    from research.llama3.mindrecord import load_conversations
 
     assert [cid for _, cid, _ in load_conversations([str(out / "conversations.json")])] == ["new"]
     assert hidden(out) == []
@@ -126,7 +126,7 @@ def test_full_disk_is_a_clear_error_and_keeps_the_previous_set(small_disk, tmp_p
     assert snapshot(out) == before and hidden(out) == []
 
 
-# --------------------------------------------------------------------------- preprocess.mindrecord
+# --------------------------------------------------------------------------- research.llama3.mindrecord
 
 
 def conversations_file(path: Path, n: int) -> Path:
@@ -137,7 +137,7 @@ def conversations_file(path: Path, n: int) -> Path:
 
 
 def mindrecord_cmd(inp: Path, output: Path) -> list[str]:
-    return [sys.executable, "-m", "preprocess.mindrecord", "--input_glob", str(inp), "--config", str(TINY),
+    return [sys.executable, "-m", "research.llama3.mindrecord", "--input_glob", str(inp), "--config", str(TINY),
             "--seq_length", "255", "--output_file", str(output)]
 
 
@@ -149,7 +149,7 @@ def tiny_tokenizer():
 
 
 def test_mindrecord_kill_leaves_no_work_directory(tiny_tokenizer, tmp_path):
-    from preprocess.mindrecord import convert, load_conversations
+    from research.llama3.mindrecord import convert, load_conversations
     from preprocess.templates import get_template
 
     out = tmp_path / "out"
@@ -167,7 +167,7 @@ def test_mindrecord_kill_leaves_no_work_directory(tiny_tokenizer, tmp_path):
 
 
 def test_mindrecord_lone_surrogate_is_listed_and_truncated_json_names_the_file(tiny_tokenizer, tmp_path, capsys):
-    from preprocess.mindrecord import convert, load_conversations, main
+    from research.llama3.mindrecord import convert, load_conversations, main
     from preprocess.templates import get_template
 
     src = tmp_path / "conv.json"
@@ -214,7 +214,7 @@ CONVERSATION_DAMAGES = {
 
 
 def test_mindrecord_corpus_every_conversation_damage(tiny_tokenizer, tmp_path):
-    from preprocess.mindrecord import convert, load_conversations
+    from research.llama3.mindrecord import convert, load_conversations
     from preprocess.templates import get_template
 
     paths, n = [], 0
@@ -244,7 +244,7 @@ def test_mindrecord_corpus_every_conversation_damage(tiny_tokenizer, tmp_path):
     ("empty", ""),
 ])
 def test_mindrecord_broken_file_is_an_error_naming_it(damage, text, tmp_path):
-    from preprocess.mindrecord import load_conversations
+    from research.llama3.mindrecord import load_conversations
 
     path = tmp_path / f"{damage}.json"
     path.write_text(text)
@@ -253,7 +253,7 @@ def test_mindrecord_broken_file_is_an_error_naming_it(damage, text, tmp_path):
 
 
 def test_mindrecord_invalid_utf8_file_is_an_error_naming_it(tmp_path):
-    from preprocess.mindrecord import load_conversations
+    from research.llama3.mindrecord import load_conversations
 
     path = tmp_path / "latin1.json"
     data = json.dumps([_conv(1)], ensure_ascii=False).replace("What", "Wh\u00e4t").encode("latin-1")

@@ -42,7 +42,7 @@ def test_resume_after_kill_skips_data_stages_and_continues_training(tmp_path):
         first.wait()
 
     manifest = Manifest.require(layout)
-    assert [manifest.stages[s]["status"] for s in BEFORE_TRAINING] == ["done"] * 4
+    assert [manifest.stages[s]["status"] for s in BEFORE_TRAINING] == ["done"] * len(BEFORE_TRAINING)
     assert manifest.stages["train"]["status"] == "running"  # killed mid-stage
     kept = [layout.generated, layout.conversations, layout.mindrecord, layout.random_base]
     stamps = [p.stat().st_mtime_ns for p in kept]
@@ -50,7 +50,7 @@ def test_resume_after_kill_skips_data_stages_and_continues_training(tmp_path):
     resumed = subprocess.run([*script, "--resume", "--run_dir", str(layout.root)], cwd=tmp_path, env=env,
                              capture_output=True, text=True, timeout=1200)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    assert resumed.stdout.count("skipped: done in an earlier attempt") == 4  # data, preprocess, mindrecord, base
+    assert resumed.stdout.count("skipped: done in an earlier attempt") == len(BEFORE_TRAINING)
     assert [p.stat().st_mtime_ns for p in kept] == stamps
     assert "resuming from" in layout.log("train").read_text()
     assert _steps(layout.loss_log) == list(range(1, 13))  # each step once: the log was cut back to the checkpoint

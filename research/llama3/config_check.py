@@ -13,7 +13,7 @@ Usage::
 
 Exit status: 0 every file passes, 1 problems found (one line each on stderr), 2 a file cannot be read.
 Called by ``research.llama3.finetune``, the evaluation CLIs' ``--config`` and ``tokenizer_from_config``
-(so ``preprocess.mindrecord --config`` is checked without preprocess importing this module).
+(so ``research.llama3.mindrecord --config`` is checked too).
 """
 from __future__ import annotations
 

@@ -88,7 +88,7 @@ def tokenizer_from_config(config_path: str, model_file: str | None = None) -> To
 
     The pad id is the YAML's ``model.model_config.pad_token_id`` when it sets one. The YAML is
     checked first (``config_check``, ``base_config`` resolved), so every entry that builds a tokenizer
-    from a YAML (``preprocess.mindrecord --config``, the evaluation CLIs) rejects misspelt keys.
+    from a YAML (``research.llama3.mindrecord --config``, the evaluation CLIs) rejects misspelt keys.
 
     Raises:
         config_check.ConfigError: the YAML does not match the MindFormers 1.9 schema.

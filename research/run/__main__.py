@@ -13,8 +13,8 @@ from pathlib import Path
 
 from research.run.layout import RunLayout
 from research.run.manifest import Manifest
-from research.run.settings import (BACKENDS, EVAL_BACKENDS, TASKS, RunSettings, SettingsError, resolve,
-                                   resume_options_conflict)
+from research.run.settings import (BACKENDS, EVAL_BACKENDS, TASKS, RunSettings, SettingsError,
+                                   check_option_conflicts, config_path_for, resolve, resume_options_conflict)
 from research.run import stages
 
 FINETUNE_HELP = """\
@@ -137,6 +137,10 @@ def prepare_finetune(args) -> stages.Run:
         if settings.backend == "torch":
             raise SettingsError("--resume is not supported with --backend torch (the run's backend)")
         return stages.Run(layout, manifest, settings, resume=True)
+    check_option_conflicts(options)  # before the config check's MindFormers import, which takes seconds
+    problems = stages.config_problems(config_path_for(options))
+    if problems:
+        raise SettingsError(f"the MindFormers config has problems (research.llama3.config_check):\n{problems}")
     settings = resolve(options)
     layout = _layout(args)
     return stages.Run(layout, Manifest.create(layout, settings.to_dict()), settings)

@@ -101,24 +101,18 @@ def eval_backend_for(config: dict) -> str:
     return "mindformers" if (config.get("context") or {}).get("device_target") == "Ascend" else "transformers"
 
 
-def resolve(options: dict) -> RunSettings:
-    """Resolve the finetune options into :class:`RunSettings`.
+def _given(options: dict) -> dict:
+    return {k: v for k, v in options.items() if v is not None and v is not False}
 
-    Args:
-        options: the CLI's values, None for an option not given (``data`` a list or None, ``smoke``
-            and ``resume`` bools).
+
+def check_option_conflicts(options: dict) -> str:
+    """Reject pairs of options that contradict each other (no files read); return the training backend.
 
     Raises:
-        SettingsError: a conflicting pair (the message names both) or a missing file.
+        SettingsError: naming both options.
     """
-    given = {k: v for k, v in options.items() if v is not None and v is not False}
-    smoke = bool(options.get("smoke"))
-    defaults = {**DEFAULTS, **(SMOKE_DEFAULTS if smoke else {})}
-
-    def pick(name):
-        return given.get(name, defaults.get(name))
-
-    device = pick("device")
+    given = _given(options)
+    device = given.get("device", DEFAULTS["device"])
     if "backend" in given:
         backend = given["backend"]
         if device == "cuda" and backend != "torch":
@@ -132,16 +126,50 @@ def resolve(options: dict) -> RunSettings:
             if name in given:
                 raise SettingsError(f"--{name} is not supported with --backend torch (research/llama3/"
                                     f"torch_finetune.py saves no resumable checkpoints); use --backend mindformers")
-    worker_num = pick("worker_num")
-    if worker_num < 1:
-        raise SettingsError(f"--worker_num must be >= 1, got {worker_num}")
+    if given.get("worker_num", 1) < 1:
+        raise SettingsError(f"--worker_num must be >= 1, got {given['worker_num']}")
+    if "eval_data" in given and "eval_size" in given:
+        raise SettingsError("--eval_data evaluates on that file instead of a held-out split; "
+                            "--eval_size holds one out: give one of them")
+    if "data" in given and "num_samples" in given:
+        raise SettingsError("--num_samples sizes the generated corpus; with --data nothing is generated")
+    return backend
 
-    if "config" in given:
-        config_path = _existing(given["config"], "--config")
-    elif smoke:
-        config_path = str(SMOKE_CONFIG_DP2 if worker_num == 2 else SMOKE_CONFIG)
-    else:
-        config_path = str(DEFAULT_CONFIG)
+
+def config_path_for(options: dict) -> str:
+    """The YAML a run uses: ``--config``, else the smoke (tiny, data-parallel with 2 workers) or default one.
+
+    Raises:
+        SettingsError: ``--config`` names no file.
+    """
+    if options.get("config"):
+        return _existing(options["config"], "--config")
+    if options.get("smoke"):
+        return str(SMOKE_CONFIG_DP2 if options.get("worker_num") == 2 else SMOKE_CONFIG)
+    return str(DEFAULT_CONFIG)
+
+
+def resolve(options: dict) -> RunSettings:
+    """Resolve the finetune options into :class:`RunSettings`.
+
+    Args:
+        options: the CLI's values, None for an option not given (``data`` a list or None, ``smoke``
+            and ``resume`` bools).
+
+    Raises:
+        SettingsError: a conflicting pair (the message names both) or a missing file.
+    """
+    given = _given(options)
+    smoke = bool(options.get("smoke"))
+    defaults = {**DEFAULTS, **(SMOKE_DEFAULTS if smoke else {})}
+
+    def pick(name):
+        return given.get(name, defaults.get(name))
+
+    device, backend = pick("device"), check_option_conflicts(options)
+    worker_num = pick("worker_num")
+
+    config_path = config_path_for(options)
     config = _yaml(config_path)
     try:
         seq_length = int(config["model"]["model_config"]["seq_length"])
@@ -173,12 +201,7 @@ def resolve(options: dict) -> RunSettings:
         raise SettingsError(f"--task {task!r} unknown; known: {', '.join(TASKS)}")
 
     eval_data = _existing(given.get("eval_data"), "--eval_data")
-    if eval_data and "eval_size" in given:
-        raise SettingsError("--eval_data evaluates on that file instead of a held-out split; "
-                            "--eval_size holds one out: give one of them")
     data = tuple(_existing(p, "--data") for p in (given.get("data") or ()))
-    if "data" in given and "num_samples" in given:
-        raise SettingsError("--num_samples sizes the generated corpus; with --data nothing is generated")
 
     return RunSettings(
         config=config_path, base_source=base_source, load_checkpoint=load_checkpoint, vocab_file=vocab_file,

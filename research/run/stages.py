@@ -3,7 +3,7 @@ MindSpore/MindFormers context lives in its own process, as under scripts/finetun
 recorded in ``run.json`` by :func:`research.run.manifest.run_stage`, which skips a stage whose outputs
 are complete and whose inputs did not change.
 
-Stages of ``finetune``: data -> preprocess -> mindrecord -> base -> train -> eval (per task, see
+Before them, :func:`config_problems` checks the YAML. Stages of ``finetune``: data -> preprocess -> mindrecord -> base -> train -> eval (per task, see
 :func:`eval_plan`) -> report. ``eval`` (scripts/eval.sh) runs evaluation steps on a finished run.
 """
 from __future__ import annotations
@@ -53,12 +53,14 @@ class Run:
         self.log(f"\n== [{time.time() - self.t0:.0f}s] {self._step}/{total} {title}")
 
 
-def subprocess_env(layout: RunLayout) -> dict:
+def subprocess_env(layout: RunLayout | None) -> dict:
     """Environment of every stage process: the suite importable, MindFormers' logs in the run
-    directory (instead of ./output/log), MindSpore errors only on the console, never the HF hub."""
+    directory (instead of ./output/log; left as it is without a run), MindSpore errors only on the
+    console, never the HF hub."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env["LOCAL_DEFAULT_PATH"] = str(layout.mindformers_logs)
+    if layout is not None:
+        env["LOCAL_DEFAULT_PATH"] = str(layout.mindformers_logs)
     env.setdefault("GLOG_v", "3")
     env["HF_HUB_OFFLINE"] = "1"
     return env
@@ -100,6 +102,16 @@ def run_command(layout: RunLayout, stage: str, cmd: list, log: Path | None = Non
 
 
 # --- finetune stages -------------------------------------------------------------------------------
+
+def config_problems(config: str) -> str | None:
+    """Check a MindFormers YAML (``python -m research.llama3.config_check``: file, line, key path and a
+    suggestion for each misspelt key) before any data work; its own process, as MindFormers' import is
+    heavy. Returns the problems (stderr text), or None when the YAML passes."""
+    proc = subprocess.run([PY, "-m", "research.llama3.config_check", config], cwd=ROOT, env=subprocess_env(None),
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return None if proc.returncode == 0 else "\n".join(
+        line for line in proc.stderr.splitlines() if line.startswith("error: ")) or proc.stderr[-2000:]
+
 
 def stage_data(run: Run) -> list[dict]:
     """The input files: ``--data`` as given, or a seeded generated corpus (``data/generated.jsonl``).
