@@ -10,7 +10,7 @@ import pytest
 from eval import math as math_cli
 from eval.predictions import read_predictions
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration  # each test runs the eval.math CLI as a process
 
 ROOT = Path(__file__).resolve().parents[1]
 ITEMS = [{"id": i, "category": "c", "problem": f"{n}+0?", "answer": str(n)} for n, i in enumerate("abc", 1)]
