@@ -6,5 +6,4 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY="$ROOT/.venv/bin/python"; [ -x "$PY" ] || PY=python3
-cd "$ROOT"
 exec env PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m research.run finetune "$@"
