@@ -438,8 +438,3 @@ def tiny_hf_model_dir(tmp_path):
     make_model(len(tokenizer)).save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     return model_dir
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "unit: fast, in-process test")
-    config.addinivalue_line("markers", "integration: starts processes (CLIs, servers) or mounts")

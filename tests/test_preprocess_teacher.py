@@ -12,8 +12,6 @@ from preprocess.teacher import TeacherClient, TeacherError, summarize
 
 pytestmark = pytest.mark.integration
 
-pytestmark = pytest.mark.integration
-
 PROBLEM = {
     "id": "t_001",
     "problem": "甲、乙、丙三人中只有一人说真话。\n\n回答以下选择题：",
@@ -261,7 +259,7 @@ def test_cli_prints_the_teacher_counts_and_stops_on_a_rejected_key(teacher, tmp_
     settings = {"base_url": teacher.url, "model": "m", "mode": "combined", "max_attempts": 1, "workers": 2,
                 "api_key_env": "I14A_TEACHER_KEY", "max_retries": 0, "cache_dir": str(tmp_path / "cache")}
     cfg.write_text(json.dumps({"logic_style": "thinking", "teacher": settings}), encoding="utf-8")
-    args = ["--input", str(data), "--output-dir", str(tmp_path / "out"), "--config", str(cfg), "--no-progress"]
+    args = ["--input", str(data), "--output_dir", str(tmp_path / "out"), "--config", str(cfg), "--no_progress"]
     teacher.api_key = "k1"
     assert main(args) == 1
     assert f"error: teacher: {teacher.url}: HTTP 401" in capsys.readouterr().err
