@@ -20,6 +20,9 @@ Unlike MindFormers' script, no sample is masked away silently: samples longer th
 are truncated and listed; a sample with no answer token left is dropped and listed; malformed
 conversations are skipped and listed with file, index and field. All go to ``<output>.report.json``
 together with the padding share with and without ``--packing``.
+
+It lives in research/llama3/ (where MindFormers keeps ``llama_preprocess.py``), not in preprocess/,
+because it needs the model's tokenizer (``research.llama3.tokenizer``) and preprocess never imports research.
 """
 from __future__ import annotations
 
