@@ -103,7 +103,7 @@ def test_eval_backend_follows_the_yaml_device(tmp_path):
 # --- two training steps of every finetune YAML ---
 
 @pytest.fixture(scope="module")
-def dry_work(i4_llama3_dir, tmp_path_factory):
+def dry_work(llama3_tokenizer_dir, tmp_path_factory):
     """Work dir, CLI environment and Meta's Llama 3 tokenizer.model; 32 conversations to train on."""
     import os
 
@@ -113,7 +113,7 @@ def dry_work(i4_llama3_dir, tmp_path_factory):
         {"from": "human", "value": f"计算 {i}.25 + 1.50 等于多少？"},
         {"from": "gpt", "value": f"{i}.25 + 1.50 = {i + 1}.75"}]} for i in range(32)]
     (work / "conv.json").write_text(json.dumps(convs, ensure_ascii=False), encoding="utf-8")
-    return work, env, i4_llama3_dir / "tokenizer.model"
+    return work, env, llama3_tokenizer_dir / "tokenizer.model"
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,7 @@ def dry_runner(dry_work):
         seq = config["model"]["model_config"]["seq_length"]
         records = work / f"train_{seq}.mindrecord"
         if not records.exists():
-            _run(["-m", "preprocess.mindrecord", "--input_glob", work / "conv.json", "--config", dry,
+            _run(["-m", "research.llama3.mindrecord", "--input_glob", work / "conv.json", "--config", dry,
                   "--vocab_file", tokenizer, "--seq_length", seq, "--output_file", records], env)
         base = work / "base.ckpt"
         if not base.exists():
@@ -292,12 +292,12 @@ def test_multi_node_without_node_rank_is_refused(tmp_path, free_port):
 
 # --- bug 6: the YAML's device before use_past ---
 
-def test_yaml_device_is_applied_before_use_past_is_chosen(i5_tiny_data, tmp_path):
+def test_yaml_device_is_applied_before_use_past_is_chosen(tiny_train_data, tmp_path):
     """An Ascend YAML on this CPU host is refused up front; before the fix the device MindSpore
     happened to have (CPU) decided use_past and the Ascend YAML silently ran as a CPU model."""
     from eval.mf_generate import MindFormersLM
 
-    work, _ = i5_tiny_data
+    work, _ = tiny_train_data
     config = read_config(ROOT / "configs" / "tiny" / "finetune_lora_cpu.yaml")
     config["context"]["device_target"] = "Ascend"
     config["model"]["model_config"]["use_past"] = True
@@ -351,14 +351,14 @@ def test_eval_base_dry_run_generates_through_eval_base(dry_runner, dry_work):
 
 # --- bug 4: SQuAD prompts and the base-eval YAML's seq_length ---
 
-def test_every_squad_prompt_fits_the_eval_base_yaml(shared_file, i4_llama3_dir):
+def test_every_squad_prompt_fits_the_eval_base_yaml(shared_file, llama3_tokenizer_dir):
     """eval.base refuses a run whose prompts do not fit seq_length with max_new_tokens (64) before it
     generates; at seq_length 512 that was 17 of the 913 first questions, at the contest's 8192 none."""
     from eval.squad import read_first_questions, render_prompt
     from research.llama3.tokenizer import build_tokenizer
 
     items = read_first_questions(shared_file("squad_v1.1_partial/dev-v1.1.json"))
-    tokenizer = build_tokenizer({"type": "Llama3Tokenizer"}, str(i4_llama3_dir / "tokenizer.model")).hf
+    tokenizer = build_tokenizer({"type": "Llama3Tokenizer"}, str(llama3_tokenizer_dir / "tokenizer.model")).hf
     lengths = np.array([len(ids) for ids in tokenizer([render_prompt(i) for i in items])["input_ids"]])
     seq_length = read_model_config(LLAMA3 / "eval_base_910b_1p.yaml")["seq_length"]
     assert len(items) == 913 and int((lengths + 64 > 512).sum()) == 17

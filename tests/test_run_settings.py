@@ -4,7 +4,7 @@ import pytest
 from preprocess.templates import DEFAULT_TEMPLATE
 from research.run.__main__ import main as run_main
 from research.run.layout import DEFAULT_CONFIG, ROOT, SMOKE_CONFIG, SMOKE_CONFIG_DP2
-from research.run.settings import SettingsError, eval_backend_for, resolve
+from research.run.settings import SettingsError, resolve
 
 pytestmark = pytest.mark.unit
 
@@ -63,7 +63,10 @@ def test_llama3_yaml_needs_a_vocab_file_and_evaluates_on_mindformers(tmp_path):
     vocab.write_bytes(b"x")
     s = resolve({"config": str(LLAMA3_1P), "load_checkpoint": str(ckpt), "vocab_file": str(vocab)})
     assert s.vocab_file == str(vocab) and s.eval_backend == "mindformers"  # device_target Ascend
-    assert eval_backend_for({"context": {"device_target": "CPU"}}) == "transformers"
+    # a variant that inherits everything but seq_length through base_config, resolved as MindFormers does
+    seq512 = resolve({"config": str(LLAMA3_1P.parent / "finetune_lora_910b_8p_seq512.yaml"),
+                      "load_checkpoint": str(ckpt), "vocab_file": str(vocab)})
+    assert seq512.seq_length == 512 and seq512.eval_backend == "mindformers"
 
 
 def test_eval_data_replaces_the_held_out_split(tmp_path):

@@ -8,7 +8,7 @@ Rules (each has a unit test in tests/test_run_settings.py):
   has SmolLM2-135M's dimensions; any other YAML is an error (``--smoke``: seeded random weights).
 - ``--device cuda`` means the torch backend; with an explicit ``--backend mindformers`` it is an error.
 - ``--eval_data`` replaces the held-out split, so an explicit ``--eval_size`` beside it is an error.
-- ``seq_length`` is the YAML's ``model.model_config.seq_length``; the tokenizer is the YAML's, its file
+- ``seq_length`` is the YAML's ``model.model_config.seq_length`` (``base_config`` resolved); the tokenizer is the YAML's, its file
   ``--vocab_file`` when given (a Llama3Tokenizer YAML with an empty ``vocab_file`` needs it).
 - Evaluation runs on MindFormers when the YAML's ``context.device_target`` is Ascend, else transformers.
 """
@@ -17,9 +17,8 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 
-import yaml
-
 from preprocess.templates import DEFAULT_TEMPLATE, TEMPLATES
+from research.llama3.model_config import eval_backend_for, read_config, read_model_config
 from research.run.layout import DEFAULT_CONFIG, SMOKE_CONFIG, SMOKE_CONFIG_DP2
 
 DEFAULTS = {"num_samples": 3000, "eval_size": 100, "stop_step": 120, "max_new_tokens": 192, "seed": 0,
@@ -75,11 +74,6 @@ class RunSettings:
         return cls(**{**d, "data": tuple(d.get("data") or ())})
 
 
-def _yaml(path: str) -> dict:
-    with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f) or {}
-
-
 def _existing(path: str | None, option: str) -> str | None:
     if path is None:
         return None
@@ -92,13 +86,8 @@ def fits_smollm2(config: dict) -> bool:
     """True when a YAML's model dimensions are SmolLM2-135M's (the default config's), so the embedded
     GGUF's weights load into it."""
     ours = config["model"]["model_config"]
-    smollm2 = _yaml(str(DEFAULT_CONFIG))["model"]["model_config"]
+    smollm2 = read_model_config(DEFAULT_CONFIG)
     return all(ours.get(k) == smollm2.get(k) for k in SMOLLM2_DIMS)
-
-
-def eval_backend_for(config: dict) -> str:
-    """``mindformers`` when the YAML trains on Ascend (its KV cache runs there), else ``transformers``."""
-    return "mindformers" if (config.get("context") or {}).get("device_target") == "Ascend" else "transformers"
 
 
 def _given(options: dict) -> dict:
@@ -170,7 +159,10 @@ def resolve(options: dict) -> RunSettings:
     worker_num = pick("worker_num")
 
     config_path = config_path_for(options)
-    config = _yaml(config_path)
+    try:
+        config = read_config(config_path)  # base_config resolved as MindFormers does
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"--config {config_path}: {exc}") from None
     try:
         seq_length = int(config["model"]["model_config"]["seq_length"])
     except (KeyError, TypeError):
@@ -208,7 +200,7 @@ def resolve(options: dict) -> RunSettings:
         template=template, seq_length=seq_length, seed=pick("seed"), data=data,
         num_samples=pick("num_samples"), eval_size=0 if eval_data else pick("eval_size"), eval_data=eval_data,
         stop_step=pick("stop_step"), save_steps=given.get("save_steps"), max_new_tokens=pick("max_new_tokens"),
-        worker_num=worker_num, backend=backend, device=device, eval_backend=eval_backend_for(config),
+        worker_num=worker_num, backend=backend, device=device, eval_backend=eval_backend_for(config_path),
         task=task, smoke=smoke)
 
 
