@@ -388,9 +388,9 @@ def tiny_train_data(tmp_path_factory):
         {"from": "gpt", "value": f"{i}.25 + 1.50 = {i + 1}.75"}]} for i in range(8)]
     (work / "conv.json").write_text(json.dumps(convs, ensure_ascii=False), encoding="utf-8")
     _run_python_cli(["-m", "research.llama3.mindrecord", "--dataset_type", "qa", "--input_glob", work / "conv.json",
-                   "--config", TINY_YAML, "--seq_length", "128", "--output_file", work / "train.mindrecord"], env)
+                     "--config", TINY_YAML, "--seq_length", "128", "--output_file", work / "train.mindrecord"], env)
     _run_python_cli(["-m", "research.llama3.random_init", "--config", TINY_YAML, "--output", work / "base.ckpt"],
-                  env)
+                     env)
     return work, env
 
 

@@ -18,10 +18,10 @@ TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny" / "finetune_lora
 
 
 @pytest.fixture(scope="module")
-def bagged_run(tmp_path_factory, i5_cli, i5_tiny_data):
+def bagged_run(tmp_path_factory, python_cli, tiny_train_data):
     """A run directory with data/ (preprocessed verified puzzles), bags/bag_0{0,1,2}/ each a trained
     run directory (train.mindrecord, loss.jsonl, lora.ckpt), and the shared random base.ckpt."""
-    base_work, env = i5_tiny_data
+    base_work, env = tiny_train_data
     run = tmp_path_factory.mktemp("bagged")
     # Chinese puzzles run to ~400 SmolLM2 tokens: the tiny YAML with room for them.
     text = TINY.read_text(encoding="utf-8")
@@ -34,11 +34,13 @@ def bagged_run(tmp_path_factory, i5_cli, i5_tiny_data):
                     "--seed", "0", "--output_dir", str(run / "bags")]) == 0
     for k in range(3):
         bag = run / "bags" / f"bag_{k:02d}"
-        i5_cli(["-m", "preprocess.mindrecord", "--dataset_type", "qa", "--input_glob", bag / "conversations.json",
-                "--config", yaml_path, "--seq_length", "512", "--output_file", bag / "train.mindrecord"], env)
-        i5_cli(["-m", "research.llama3.finetune", "--config", yaml_path, "--train_dataset", bag / "train.mindrecord",
-                "--load_checkpoint", base_work / "base.ckpt", "--output_dir", bag / "output", "--run_dir", bag,
-                "--stop_step", "2", "--seed", str(k)], env)
+        python_cli(["-m", "research.llama3.mindrecord", "--dataset_type", "qa",
+                    "--input_glob", bag / "conversations.json", "--config", yaml_path, "--seq_length", "512",
+                    "--output_file", bag / "train.mindrecord"], env)
+        python_cli(["-m", "research.llama3.finetune", "--config", yaml_path,
+                    "--train_dataset", bag / "train.mindrecord", "--load_checkpoint", base_work / "base.ckpt",
+                    "--output_dir", bag / "output", "--run_dir", bag,
+                    "--stop_step", "2", "--seed", str(k)], env)
     return run, yaml_path, base_work / "base.ckpt"
 
 

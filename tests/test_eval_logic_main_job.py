@@ -11,8 +11,9 @@ from eval.files import read_jsonl
 from eval.logic_report import run_section
 from eval.logic_vote import chance, flatten_items, split_rows
 from preprocess import augment_logic
-from preprocess.generate import main as generate_math
+from preprocess.synthesize import main as generate_math
 from preprocess.pipeline import run as preprocess
+from research.run.layout import RunLayout
 
 pytestmark = pytest.mark.unit
 
@@ -94,9 +95,10 @@ def _metrics(correct_of_four, adapters=("base",)):
 
 def test_run_report_logic_section_only_when_logic_was_graded(tmp_path):
     run = tmp_path / "run"
-    for which, m in (("before", _metrics(1)), ("after", _metrics(4, ("/r/bag_00/lora.ckpt", "/r/bag_01/lora.ckpt")))):
-        (run / "eval" / "logic" / which).mkdir(parents=True)
-        (run / "eval" / "logic" / which / "metrics.json").write_text(json.dumps(m), encoding="utf-8")
+    for model, m in (("base", _metrics(1)), ("lora", _metrics(4, ("/r/bag_00/lora.ckpt", "/r/bag_01/lora.ckpt")))):
+        out = RunLayout(run).eval_dir("logic", model)
+        out.mkdir(parents=True)
+        (out / "metrics.json").write_text(json.dumps(m), encoding="utf-8")
     sections = run_report.build_sections(run)
     text = sections["Logic accuracy (held-out sub-questions, eval.logic)"]
     assert "Math accuracy (held-out items)" not in sections  # no math items in this run
