@@ -5,9 +5,9 @@ Accuracy = correct / total and contest score = (1 - trainable / 8,030M) * 0.3 + 
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from eval.compare import is_correct, parse_rule
+from eval.compare import DEFAULT_RULE, is_correct, parse_rule
 from eval.extract import extract_answer
 
 LLAMA3_8B_PARAMS = 8.03e9  # the contest's denominator, "8,030M"
@@ -19,7 +19,8 @@ def _bucket(total: int, correct: int) -> dict:
 
 
 def score(items: Sequence[Mapping], predictions: Sequence[Mapping],
-          rule: str = "relative", tol: float = 1e-6) -> dict:
+          rule: str = DEFAULT_RULE,
+          answer_of: Callable[[str | None], str | None] = extract_answer) -> dict:
     """Grade ``predictions`` against ``items``.
 
     Args:
@@ -29,16 +30,18 @@ def score(items: Sequence[Mapping], predictions: Sequence[Mapping],
             ``"3"`` are the same item. Predictions for ids not in ``items`` are ignored (a full
             prediction file may be scored against a ``--limit`` subset); an item without a
             prediction counts as wrong and is reported under ``missing``.
-        rule, tol: passed to :func:`eval.compare.is_correct`.
+        rule: passed to :func:`eval.compare.is_correct` with the item's category.
+        answer_of: turns a generation into the answer string graded (``extracted``): the final
+            number by default; PoT mode passes the value of the executed expression.
 
     Returns:
-        ``{"rule", "tol", "overall": {total, correct, accuracy}, "categories": {name: {...}},
+        ``{"rule", "overall": {total, correct, accuracy}, "categories": {name: {...}},
         "missing": int, "items": [item + generation, extracted, correct]}``; categories are in
         order of first appearance, accuracy is 0.0 for an empty set.
 
     Raises:
         KeyError: an item without ``id`` or ``answer``, a prediction without ``id``/``generation``.
-        ValueError: duplicate ids in ``items`` or in ``predictions``; a bad ``rule``/``tol``.
+        ValueError: duplicate ids in ``items`` or in ``predictions``; a bad ``rule``.
     """
     parse_rule(rule)  # fail before grading anything
     by_id: dict[str, Mapping] = {}
@@ -64,8 +67,8 @@ def score(items: Sequence[Mapping], predictions: Sequence[Mapping],
             generation, extracted, ok = None, None, False
         else:
             generation = pred["generation"]
-            extracted = extract_answer(generation)
-            ok = is_correct(extracted, ref, rule=rule, tol=tol)
+            extracted = answer_of(generation)
+            ok = is_correct(extracted, ref, rule=rule, category=item.get("category"))
         category = item.get("category") or UNCATEGORIZED
         bucket = counts.setdefault(category, [0, 0])
         bucket[0] += 1
@@ -76,7 +79,6 @@ def score(items: Sequence[Mapping], predictions: Sequence[Mapping],
     correct = sum(b[1] for b in counts.values())
     return {
         "rule": rule,
-        "tol": tol,
         "overall": _bucket(total, correct),
         "categories": {name: _bucket(*b) for name, b in counts.items()},
         "missing": missing,
