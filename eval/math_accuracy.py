@@ -110,29 +110,30 @@ def _cell(bucket: Mapping | None) -> str:
     return f"{bucket['accuracy'] * 100:.2f}% ({bucket['correct']})"
 
 
-def _n_cell(a: Mapping | None, b: Mapping | None) -> str:
-    totals = [x["total"] for x in (a, b) if x is not None]
-    if len(totals) == 2 and totals[0] != totals[1]:
-        return f"{totals[0]} / {totals[1]}"  # different item sets: show both rather than hide it
-    return str(totals[0])
+def _n_cell(buckets: Sequence[Mapping | None]) -> str:
+    totals = list(dict.fromkeys(b["total"] for b in buckets if b is not None))
+    return " / ".join(map(str, totals))  # different item sets: show each rather than hide it
+
+
+def format_columns(columns: Mapping[str, Mapping]) -> str:
+    """Render score dicts (as :func:`score` returns them), one column each, as a Markdown table.
+
+    ``columns`` maps a column label (``"tool-free"``, ``"accuracy before"``) to a score dict. Rows
+    are the categories sorted by name (union of all columns, ``–`` where one lacks it) and a bold
+    ``overall`` row; a cell reads ``45.00% (9)``: accuracy and the number correct. ``n`` shows
+    ``a / b`` if the columns graded different numbers of items.
+    """
+    runs = list(columns.values())
+    names = sorted(set().union(*(r["categories"] for r in runs)))
+    rows = [(name, [r["categories"].get(name) for r in runs]) for name in names]
+    rows.append(("**overall**", [r["overall"] for r in runs]))
+    lines = ["| category | n | " + " | ".join(columns) + " |", "|---|---:|" + "---:|" * len(runs)]
+    lines += [f"| {name} | {_n_cell(cells)} | " + " | ".join(map(_cell, cells)) + " |" for name, cells in rows]
+    return "\n".join(lines) + "\n"
 
 
 def format_table(before: Mapping, after: Mapping | None = None) -> str:
-    """Render score dicts (as :func:`score` returns them) as a Markdown table.
-
-    Columns are ``category | n | accuracy before | accuracy after``; with ``after=None`` the table
-    has a single ``accuracy`` column. A cell reads ``45.00% (9)``: accuracy and the number correct.
-    Categories are sorted by name (union of both runs, ``–`` where one lacks it) and followed by a
-    bold ``overall`` row. ``n`` shows ``a / b`` if the runs graded different numbers of items.
-    """
-    names = sorted(set(before["categories"]) | set(after["categories"] if after else ()))
-    rows = [(name, before["categories"].get(name), after["categories"].get(name) if after else None)
-            for name in names]
-    rows.append(("**overall**", before["overall"], after["overall"] if after else None))
+    """:func:`format_columns` with one ``accuracy`` column, or ``accuracy before | accuracy after``."""
     if after is None:
-        lines = ["| category | n | accuracy |", "|---|---:|---:|"]
-        lines += [f"| {name} | {_n_cell(b, None)} | {_cell(b)} |" for name, b, _ in rows]
-    else:
-        lines = ["| category | n | accuracy before | accuracy after |", "|---|---:|---:|---:|"]
-        lines += [f"| {name} | {_n_cell(b, a)} | {_cell(b)} | {_cell(a)} |" for name, b, a in rows]
-    return "\n".join(lines) + "\n"
+        return format_columns({"accuracy": before})
+    return format_columns({"accuracy before": before, "accuracy after": after})

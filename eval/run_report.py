@@ -117,7 +117,7 @@ def build_sections(run_dir: Path, wall_s: float | None = None) -> dict:
     logic = [_load_json(run_dir / "eval" / "logic" / which / "metrics.json") for which in ("before", "after")]
     if before:
         text = format_table(before, after)
-        text += (f"\nRule: `{before['rule']}` (tol {before['tol']}): the final number of the generation "
+        text += (f"\nRule: `{before['rule']}` (eval/compare.py): the final number of the generation "
                  f"(or its `\\boxed{{}}`) against the reference answer. Generation: greedy, transformers "
                  f"(PyTorch, KV cache) on weights converted from the MindFormers checkpoint.\n")
         if after and params:
