@@ -30,7 +30,7 @@ Rules shared by all three:
 
 * **Float references.** For an item of a float category the reference names a double, whose
   last digit carries the float's own rounding (``1.8888888888888888`` for 34/18): a prediction
-  within ``FLOAT_REL_TOL`` (2**-50 relative, a few units in the double's last place) of it
+  within ``FLOAT_REL_TOL`` (2**-51 relative: what the float formula itself can be off) of it
   matches, so the correct value evaluated at 28 digits (``1.888888888888888888888888889``) is not
   marked wrong for the reference's rounding. Without a category nothing is assumed.
 * **simplify.** The task is to write the fraction in lowest terms, so a prediction must be a
