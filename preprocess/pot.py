@@ -12,7 +12,8 @@ Language (a subset of Python expression syntax, so ``ast`` parses it):
   ``(-719.49)**2``. Exponents must be integers with ``|n| <= MAX_EXPONENT``; ``^`` is refused;
 * ``sqrt(e)``: the square root;
 * ``frac(a, b)``: the exact fraction a/b in lowest terms (``frac(10, 12)`` is ``5/6``); fractions
-  stay exact under ``+ - * /`` and integer powers and become decimals when mixed with decimals;
+  stay exact under ``+ - * /`` with integers and other fractions and under integer powers, and
+  become 28-digit decimals when mixed with a non-integer decimal;
 * one linear equation in ``x``: ``solve(LHS = RHS)``, e.g. ``solve(-39*x + 20 = 0)``; both sides
   must be linear in ``x`` (``x*x`` and ``sqrt`` are refused) and the value is the root.
 
@@ -54,6 +55,7 @@ Value = Decimal | Fraction
 _MARKER_RE = re.compile(r"算式[：:]")
 _LITERAL_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([eE][-+]?\d{1,3})?")
 _SOLVE_RE = re.compile(r"solve\((.*)\)", re.S)
+_EXPR_EDGES = re.compile(r"^[\s`$]+|[\s`$。.]+$")
 _BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)
 _FUNCTIONS = {"sqrt": 1, "frac": 2}
 
@@ -81,7 +83,7 @@ def extract_expression(text: str | None) -> str | None:
     if not found:
         return None
     line = text[found[-1].end():].split("\n", 1)[0]
-    return line.strip().strip("`$").strip().rstrip("。.").strip() or None
+    return _EXPR_EDGES.sub("", line) or None
 
 
 def evaluate(expr: str) -> Value:
@@ -223,13 +225,32 @@ def _exponent(value: Value) -> int:
     return int(exact)
 
 
+def _bits(value: Fraction) -> int:
+    return max(value.numerator.bit_length(), value.denominator.bit_length())
+
+
+def _bounded(value: Fraction) -> Fraction:
+    if _bits(value) > MAX_FRACTION_BITS:
+        raise PotError("evaluate", f"fraction too large ({_bits(value)} bits, limit {MAX_FRACTION_BITS})")
+    return value
+
+
 def _fraction_power(base: Fraction, n: int) -> Fraction:
-    bits = max(base.numerator.bit_length(), base.denominator.bit_length()) * abs(n)
-    if bits > MAX_FRACTION_BITS:
-        raise PotError("evaluate", f"fraction power too large (~{bits} bits, limit {MAX_FRACTION_BITS})")
+    if _bits(base) * abs(n) > MAX_FRACTION_BITS:  # checked before computing, not after
+        raise PotError("evaluate", f"fraction power too large (~{_bits(base) * abs(n)} bits, "
+                                   f"limit {MAX_FRACTION_BITS})")
     if base == 0 and n <= 0:
         raise PotError("evaluate", f"0 to the power {n} is undefined")
     return base**n
+
+
+def _exact(a: Value, b: Value) -> tuple[Fraction, Fraction] | None:
+    """Both operands as fractions when one is a fraction and the other a fraction or an integer."""
+    if not (isinstance(a, Fraction) or isinstance(b, Fraction)):
+        return None
+    if any(isinstance(v, Decimal) and v != v.to_integral_value() for v in (a, b)):
+        return None
+    return Fraction(a), Fraction(b)
 
 
 def _eval(node: ast.expr, text: str, deadline: float) -> Value:
@@ -260,10 +281,11 @@ def _eval(node: ast.expr, text: str, deadline: float) -> Value:
                 if isinstance(left, Fraction):
                     return _fraction_power(left, n)
                 return left ** n
-            if isinstance(left, Fraction) and isinstance(right, Fraction):
-                if isinstance(node.op, ast.Div) and right == 0:
+            exact = _exact(left, right)
+            if exact is not None:
+                if isinstance(node.op, ast.Div) and exact[1] == 0:
                     raise PotError("evaluate", "division by zero")
-                return _FRACTION_OPS[type(node.op)](left, right)
+                return _bounded(_FRACTION_OPS[type(node.op)](*exact))
             return _FRACTION_OPS[type(node.op)](_to_decimal(left), _to_decimal(right))
     except ZeroDivisionError:
         raise PotError("evaluate", "division by zero") from None
