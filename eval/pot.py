@@ -34,7 +34,7 @@ def execute(generation: str | None) -> tuple[str | None, str, str]:
     try:
         return render(evaluate(expr)), "ok", expr
     except PotError as exc:
-        return None, f"{exc.stage}_failed", str(exc)
+        return None, "parse_failed" if exc.stage == "parse" else "eval_failed", str(exc)
 
 
 def score_pot(items: Sequence[Mapping], predictions: Sequence[Mapping], rule: str = DEFAULT_RULE) -> dict:
