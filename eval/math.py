@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cot: grade the final number written (tool-free); pot: also execute the "
                         "'算式：' expression and report tool-assisted accuracy beside it (default: %(default)s)")
     add_template_arg(p)
+    p.add_argument("--fewshot", default=None,
+                   help='JSONL of worked examples {"problem","target"} put before each problem in the user '
+                        "message (model mode), e.g. configs/eval/pot_fewshot.jsonl for an untrained model "
+                        "in --mode pot")
     p.add_argument("--baseline", default=None,
                    help="metrics.json of an earlier run; the table then shows before/after columns")
     p.add_argument("--trainable", type=int, default=None,
@@ -82,7 +86,13 @@ def _predict(args: argparse.Namespace, items: list[dict]) -> list[dict]:
     lacking = [item.get("id") for item in items if "problem" not in item]
     if lacking:
         raise ValueError(f"items without a 'problem' to prompt with (ids {lacking[:5]})")
-    prompts = [template.render_prompt(item["problem"]) if template else item["problem"] for item in items]
+    examples = read_jsonl(args.fewshot, with_lines=True) if args.fewshot else []
+    for line, ex in examples:
+        if not isinstance(ex, dict) or not {"problem", "target"} <= set(ex):
+            raise ValueError(f"{args.fewshot}:{line}: a few-shot example needs 'problem' and 'target'")
+    shots = "".join(f"{ex['problem']}\n{ex['target']}\n\n" for _, ex in examples)
+    messages = [shots + item["problem"] for item in items]
+    prompts = [template.render_prompt(m) if template else m for m in messages]
     texts = make_generator(args)(prompts)
     return [{"id": item["id"], "generation": text} for item, text in zip(items, texts)]
 
@@ -104,7 +114,7 @@ def run(args: argparse.Namespace, baseline: dict | None = None) -> dict:
         source = {"predictions": str(args.predictions), **counts}
     else:
         predictions = _predict(args, items)
-        source = {**model_source(args), "template": args.template}
+        source = {**model_source(args), "template": args.template, "fewshot": args.fewshot}
     result = score(items, predictions, rule=args.rule)
     out = Path(args.output_dir)
     metrics = {k: v for k, v in result.items() if k != "items"}

@@ -27,40 +27,36 @@ def _p(literal: str) -> str:
     return f"({literal})" if literal.startswith("-") else literal
 
 
-def _expression(category: str, g: dict[str, str]) -> tuple[str, str]:
-    """``(restating line, expression)`` for the problem's named groups ``g``."""
-    a, b = g.get("a"), g.get("b")
-    if category == "addition":
-        return "两数相加。", f"{a} + {_p(b)}"
-    if category == "subtraction":
-        return "被减数减去减数。", f"{a} - {_p(b)}"
-    if category == "multiplication":
-        return "两数相乘。", f"{a} * {_p(b)}"
-    if category == "division":
-        return "被除数除以除数。", f"{a} / {_p(b)}"
-    if category == "square_root":
-        return f"求 {a} 的平方根。", f"sqrt({a})"
-    if category == "power":
-        note = "是负数，加括号后乘方" if a.startswith("-") else "乘方"
-        return f"底数 {a} {note}。", f"{_p(a)}**{g['n']}"
-    if category == "linear_equation":
-        return "解一元一次方程。", f"solve({a}*x + {_p(b)} = 0)"
-    if category == "function_value":
-        return f"把 x = {g['x']} 代入 y = {a}x^{g['n']}。", f"{a} * {_p(g['x'])}**{g['n']}"
-    if category == "mean":
-        xs = g["xs"].split(", ")
-        return f"数据共 {len(xs)} 个，求和后除以个数。", f"({' + '.join(map(_p, xs))}) / {len(xs)}"
-    if category == "area":
-        return "面积 = 长 × 宽。", f"{a} * {b}"
-    if category == "mass":
-        return "质量 = 密度 × 体积。", f"{a} * {b}"
-    if category == "sales":
-        return "今年销售额 = 去年销售额 × (1 + 增长率)。", f"{a} * (1 + {b} / 100)"
-    if category == "discount":
-        return "折扣比例 = (原价 - 现价) / 原价 × 100。", f"({a} - {b}) / {a} * 100"
-    if category == "simplify":
-        return "约分到最简分数。", f"frac({a}, {b})"
-    raise ValueError(f"no PoT target for category {category!r}; PoT covers {POT_CATEGORIES}")
+# (restating line, expression) per category, formatted with the fields of :func:`_fields`.
+_TEMPLATES: dict[str, tuple[str, str]] = {
+    "addition": ("两数相加。", "{a} + {pb}"),
+    "subtraction": ("被减数减去减数。", "{a} - {pb}"),
+    "multiplication": ("两数相乘。", "{a} * {pb}"),
+    "division": ("被除数除以除数。", "{a} / {pb}"),
+    "square_root": ("求 {a} 的平方根。", "sqrt({a})"),
+    "power": ("底数 {a} {power_note}。", "{pa}**{n}"),
+    "linear_equation": ("解一元一次方程。", "solve({a}*x + {pb} = 0)"),
+    "function_value": ("把 x = {x} 代入 y = {a}x^{n}。", "{a} * {px}**{n}"),
+    "mean": ("数据共 {count} 个，求和后除以个数。", "({total}) / {count}"),
+    "area": ("面积 = 长 × 宽。", "{a} * {b}"),
+    "mass": ("质量 = 密度 × 体积。", "{a} * {b}"),
+    "sales": ("今年销售额 = 去年销售额 × (1 + 增长率)。", "{a} * (1 + {b} / 100)"),
+    "discount": ("折扣比例 = (原价 - 现价) / 原价 × 100。", "({a} - {b}) / {a} * 100"),
+    "simplify": ("约分到最简分数。", "frac({a}, {b})"),
+}
+
+
+def _fields(groups: dict[str, str]) -> dict[str, str]:
+    """The problem's operands as written, and the parenthesised/derived forms the templates use."""
+    f = {k: v for k, v in groups.items() if v is not None}
+    for name in ("a", "b", "x"):
+        if name in f:
+            f[f"p{name}"] = _p(f[name])
+    if "xs" in f:
+        xs = f["xs"].split(", ")
+        f.update(count=str(len(xs)), total=" + ".join(map(_p, xs)))
+    f["power_note"] = "是负数，加括号后乘方" if f.get("a", "").startswith("-") else "乘方"
+    return f
 
 
 def answer_matches(value, answer: str, category: str) -> bool:
@@ -88,10 +84,12 @@ def pot_target(problem: str, answer: str, category: str) -> str:
         ValueError: a category without PoT targets, a problem not of the category's shape, or an
             expression whose value does not give ``answer`` (the message shows both).
     """
-    m = PATTERNS[category].fullmatch(problem.strip()) if category in PATTERNS else None
-    if category in PATTERNS and m is None:
+    if category not in _TEMPLATES:
+        raise ValueError(f"no PoT target for category {category!r}; PoT covers {POT_CATEGORIES}")
+    m = PATTERNS[category].fullmatch(problem.strip())
+    if m is None:
         raise ValueError(f"problem does not match the {category} format: {problem!r}")
-    line, expr = _expression(category, m.groupdict() if m else {})
+    line, expr = (t.format(**_fields(m.groupdict())) for t in _TEMPLATES[category])
     try:
         value = evaluate(expr)
     except PotError as exc:
