@@ -16,10 +16,11 @@ Rules (``RULES``):
 ``printed`` (the one tolerant rule)
     ``exact``, or the prediction is the reference correctly rounded at the prediction's own last
     printed digit (``|p - r| <= 0.5 * 10**e`` with ``e`` the exponent of that digit, so integers
-    are held to the units digit) *and* it keeps at least ``min(PRINTED_MIN_DIGITS, digits of the
-    reference)`` significant digits. ``0.41935`` passes for ``0.41935483870967744`` (5 digits);
-    ``72478650`` fails for ``72478608.3184`` (off by 41.7 at the units digit); ``98.77`` fails for
-    ``98.76988…`` (4 digits, below the floor).
+    are held to the units digit) *and* it prints at least ``min(PRINTED_MIN_DIGITS, the
+    reference's)`` digits. Digits counted: the significant digits, or for a number below 1
+    written without an exponent its decimals (``0.05123`` counts 5). ``0.41935`` passes for
+    ``0.41935483870967744``; ``72478650`` fails for ``72478608.3184`` (off by 41.7 at the units
+    digit); ``98.77`` fails for ``98.76988…`` (4 digits, below the floor).
 ``round:N``
     the prediction is correct to N decimal places: ``|p - r| <= 0.5 * 10**-N``, the textbook
     definition, which matches training targets rounded half-up to N places
@@ -73,8 +74,8 @@ def parse_rule(rule: str) -> tuple[str, int | None]:
 
 
 def _printed_digits(pred: str) -> tuple[int, int] | None:
-    """``(exponent of the last printed digit, significant digits)`` of a decimal prediction, or
-    None for fractions and other forms that print no decimal digits."""
+    """``(exponent of the last printed digit, digits counted)`` of a decimal number (module
+    docstring, ``printed``), or None for fractions and other forms that print no decimal digits."""
     text = strip_decorations(pred).replace(",", "")
     try:
         d = Decimal(text)
@@ -83,8 +84,9 @@ def _printed_digits(pred: str) -> tuple[int, int] | None:
     if not d.is_finite():
         return None
     sign, digits, exponent = d.as_tuple()
-    significant = len("".join(map(str, digits)).lstrip("0")) or 1
-    return exponent, significant
+    if abs(d) < 1 and "e" not in text.lower():
+        return exponent, -exponent
+    return exponent, len("".join(map(str, digits)).lstrip("0")) or 1
 
 
 def _in_lowest_terms(pred: str, value: Fraction) -> bool:
@@ -132,7 +134,7 @@ def is_correct(pred: str | None, ref: str, rule: str = DEFAULT_RULE, category: s
         ref_printed = _printed_digits(ref)
         if printed is None:
             return False
-        exponent, significant = printed
+        exponent, counted = printed
         floor = min(PRINTED_MIN_DIGITS, ref_printed[1] if ref_printed else PRINTED_MIN_DIGITS)
-        return significant >= floor and abs(p - r) <= Fraction(10) ** exponent / 2
+        return counted >= floor and abs(p - r) <= Fraction(10) ** exponent / 2
     return False

@@ -27,7 +27,7 @@ from eval.compare import DEFAULT_RULE, RULES, parse_rule
 from eval.files import run_with_baseline
 from eval.predictions import load_predictions
 from preprocess.atomic import write_json_atomic, write_jsonl_atomic, write_text_atomic
-from eval.math_accuracy import LLAMA3_8B_PARAMS, contest_score, format_columns, format_table, score
+from eval.math_accuracy import LLAMA3_8B_PARAMS, accuracy_table, contest_score, score
 from eval.math_items import read_math_items
 from eval.pot import format_failures, score_pot
 from eval.plots import accuracy_by_category, plot_bars
@@ -154,24 +154,11 @@ def run(args: argparse.Namespace, baseline: dict | None = None) -> dict:
     return metrics
 
 
-def _table(metrics: dict, baseline: dict | None) -> str:
-    """Tool-free accuracy (before/after with a baseline) and, in PoT mode, tool-assisted beside it."""
-    if "tool_assisted" not in metrics:
-        return format_table(baseline, metrics) if baseline else format_table(metrics)
-    columns = {}
-    for label, run in (("before", baseline), ("after", metrics)) if baseline else (("", metrics),):
-        suffix = f" {label}" if label else ""
-        columns[f"tool-free{suffix}"] = run
-        if "tool_assisted" in run:
-            columns[f"tool-assisted (PoT){suffix}"] = run["tool_assisted"]
-    return format_columns(columns)
-
-
 def _report(metrics: dict, baseline: dict | None) -> str:
     """report.md: the accuracy table (before/after with a baseline; tool-free and tool-assisted
     columns in PoT mode, with the expression failures per category), the rule, the contest
     score, the plot."""
-    table = _table(metrics, baseline)
+    table = accuracy_table(metrics, baseline)
     if "tool_assisted" in metrics:
         table += ("\nTool-assisted: the expression after the last `算式：` is executed "
                   "(preprocess/pot.py) and its value graded; expressions that could not be used:\n\n"
@@ -189,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     if done is None:
         return 1
     metrics, baseline = done
-    print(_table(metrics, baseline), end="")
+    print(accuracy_table(metrics, baseline), end="")
     print(f"rule={metrics['rule']} mode={metrics['mode']}  "
           f"predictions: {metrics['predictions_file']}  metrics: {metrics['metrics_file']}")
     if "contest_score" in metrics:

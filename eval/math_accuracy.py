@@ -137,3 +137,20 @@ def format_table(before: Mapping, after: Mapping | None = None) -> str:
     if after is None:
         return format_columns({"accuracy": before})
     return format_columns({"accuracy before": before, "accuracy after": after})
+
+
+def accuracy_table(metrics: Mapping, baseline: Mapping | None = None) -> str:
+    """The report table of an ``eval.math`` run's metrics (before/after with a ``baseline``).
+
+    A PoT run (metrics with ``tool_assisted``, :mod:`eval.pot`) gets a ``tool-assisted (PoT)``
+    column beside each ``tool-free`` one, never instead of it; otherwise :func:`format_table`.
+    """
+    if "tool_assisted" not in metrics:
+        return format_table(baseline, metrics) if baseline else format_table(metrics)
+    columns = {}
+    for label, run in (("before", baseline), ("after", metrics)) if baseline else (("", metrics),):
+        suffix = f" {label}" if label else ""
+        columns[f"tool-free{suffix}"] = run
+        if "tool_assisted" in run:
+            columns[f"tool-assisted (PoT){suffix}"] = run["tool_assisted"]
+    return format_columns(columns)

@@ -53,7 +53,11 @@ def test_printed_follows_the_digits_of_the_prediction_with_a_floor():
     assert not is_correct("72478609", "72478608.3184", "printed")
     assert is_correct("0.41935", "0.41935483870967744", "printed")  # 5 decimals below 1
     assert not is_correct("0.4194", "0.41935483870967744", "printed")  # 4 digits: below the floor
+    assert is_correct("0.05123", "0.0512345678", "printed")   # below 1: 5 decimals count as 5 digits
+    assert not is_correct("0.0512", "0.0512345678", "printed")
+    assert not is_correct("0.05124", "0.0512345678", "printed")  # 5.4e-6 off
     assert is_correct("0.5", "0.5", "printed") and is_correct("736", "736", "printed")
+    assert is_correct("0.5", "0.50", "printed") and not is_correct("0.4", "0.41", "printed")
     assert is_correct("-4584.5", "-4584.53", "printed")
     assert not is_correct("-4585", "-4584.53", "printed")  # 4 digits of a 6-digit reference
     assert is_correct("7.07E-23", "7.07E-23", "printed")
