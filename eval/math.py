@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from eval.compare import DEFAULT_RULE, RULES, parse_rule
-from eval.files import run_with_baseline
+from eval.files import read_jsonl, run_with_baseline
 from eval.predictions import load_predictions
 from preprocess.atomic import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from eval.math_accuracy import LLAMA3_8B_PARAMS, accuracy_table, contest_score, score

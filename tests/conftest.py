@@ -6,11 +6,6 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "unit: fast, in-process test (no subprocess, no model)")
-    config.addinivalue_line("markers", "integration: starts processes or loads a model")
-
-
 @pytest.fixture(scope="session", autouse=True)
 def session_env(tmp_path_factory):
     """Per test session, also for the CLIs tests start: a fresh MATHLORA_CACHE (built tokenizers),
