@@ -70,9 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "'算式：' expression and report tool-assisted accuracy beside it (default: %(default)s)")
     add_template_arg(p)
     p.add_argument("--fewshot", default=None,
-                   help='JSONL of worked examples {"problem","target"} put before each problem in the user '
-                        "message (model mode), e.g. configs/eval/pot_fewshot.jsonl for an untrained model "
-                        "in --mode pot")
+                   help='JSONL of worked examples {"problem","target"}: the message becomes "问题：P\\n解答：T" '
+                        'blocks, then "问题：<problem>\\n解答：", and each generation is cut at its first blank '
+                        "line (model mode); e.g. configs/eval/pot_fewshot.jsonl with --template none for an "
+                        "untrained model in --mode pot")
     p.add_argument("--baseline", default=None,
                    help="metrics.json of an earlier run; the table then shows before/after columns")
     p.add_argument("--trainable", type=int, default=None,
@@ -90,10 +91,12 @@ def _predict(args: argparse.Namespace, items: list[dict]) -> list[dict]:
     for line, ex in examples:
         if not isinstance(ex, dict) or not {"problem", "target"} <= set(ex):
             raise ValueError(f"{args.fewshot}:{line}: a few-shot example needs 'problem' and 'target'")
-    shots = "".join(f"{ex['problem']}\n{ex['target']}\n\n" for _, ex in examples)
-    messages = [shots + item["problem"] for item in items]
+    shots = "".join(f"问题：{ex['problem']}\n解答：{ex['target']}\n\n" for _, ex in examples)
+    messages = [f"{shots}问题：{item['problem']}\n解答：" if shots else item["problem"] for item in items]
     prompts = [template.render_prompt(m) if template else m for m in messages]
     texts = make_generator(args)(prompts)
+    if shots:  # the answer ends where the next worked example would start (lm-eval-harness' "until")
+        texts = [text.lstrip("\n").split("\n\n", 1)[0] for text in texts]
     return [{"id": item["id"], "generation": text} for item, text in zip(items, texts)]
 
 

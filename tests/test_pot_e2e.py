@@ -82,11 +82,12 @@ def test_eval_pot_on_a_real_generation(prepared, conv_smollm2_hf_reference, conv
     out = tmp_path / "gen"
     items = prepared / "data/eval.jsonl"
     assert math_cli.main(["--items", str(items), "--hf_model_dir", str(model_dir), "--mode", "pot",
-                          "--fewshot", FEWSHOT, "--limit", "3", "--max_new_tokens", "32", "--batch_size", "3",
-                          "--device", "cpu", "--output_dir", str(out)]) == 0
+                          "--fewshot", FEWSHOT, "--template", "none", "--limit", "3", "--max_new_tokens", "32",
+                          "--batch_size", "3", "--device", "cpu", "--output_dir", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 3 and all(r["generation"].strip() for r in rows)
+    assert not any("\n\n" in r["generation"] for r in rows)  # cut where a next worked example would start
     for r in rows:  # every figure follows from the generation
         value, status, _ = execute(r["generation"])
         assert (r["executed"], r["pot_status"]) == (value, status)
