@@ -9,6 +9,12 @@ item; a partial match is a warning with counts.
 
 Model options and loading are shared with the other evaluation CLIs (:mod:`eval.model_args`).
 Also writes ``accuracy_by_category.png`` (before/after bars with ``--baseline``) and ``report.md``.
+
+``--mode pot`` (program of thought) also executes the expression each generation ends with
+(``算式：...``, :mod:`eval.pot`) and grades its value: metrics.json then has a ``tool_assisted``
+section (accuracy overall and per category, and counts of generations without an expression or
+whose expression failed to parse or evaluate) beside the tool-free ``overall``/``categories`` of
+the same generations, and report.md shows both columns.
 """
 from __future__ import annotations
 
@@ -17,12 +23,13 @@ import sys
 import time
 from pathlib import Path
 
-from eval.compare import RULES, parse_rule
-from eval.files import run_with_baseline
+from eval.compare import DEFAULT_RULE, RULES, parse_rule
+from eval.files import read_jsonl, run_with_baseline
 from eval.predictions import load_predictions
 from preprocess.atomic import write_json_atomic, write_jsonl_atomic, write_text_atomic
-from eval.math_accuracy import LLAMA3_8B_PARAMS, contest_score, format_table, score
+from eval.math_accuracy import LLAMA3_8B_PARAMS, accuracy_table, contest_score, score
 from eval.math_items import read_math_items
+from eval.pot import format_failures, score_pot
 from eval.plots import accuracy_by_category, plot_bars
 from eval.model_args import (add_model_args, add_template_arg, load_model, make_generator, model_source,
                              positive_int, prompt_template)
@@ -36,13 +43,6 @@ def _rule(value: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return value
-
-
-def _non_negative_float(value: str) -> float:
-    x = float(value)
-    if not x >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return x
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,11 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where predictions.jsonl and metrics.json are written (default: %(default)s)")
     p.add_argument("--limit", type=positive_int, default=None,
                    help="evaluate only the first N items")
-    p.add_argument("--rule", type=_rule, default="relative",
-                   help=f"comparison rule: {', '.join(RULES)}; see eval/compare.py (default: %(default)s)")
-    p.add_argument("--tol", type=_non_negative_float, default=1e-6,
-                   help="tolerance of the absolute and relative rules (default: %(default)s)")
+    p.add_argument("--rule", type=_rule, default=DEFAULT_RULE,
+                   help=f"comparison rule: {', '.join(RULES)}; exact is the contest's rule, see "
+                        f"eval/compare.py (default: %(default)s)")
+    p.add_argument("--mode", choices=("cot", "pot"), default="cot",
+                   help="cot: grade the final number written (tool-free); pot: also execute the "
+                        "'算式：' expression and report tool-assisted accuracy beside it (default: %(default)s)")
     add_template_arg(p)
+    p.add_argument("--fewshot", default=None,
+                   help='JSONL of worked examples {"problem","target"}: the message becomes "问题：P\\n解答：T" '
+                        'blocks, then "问题：<problem>\\n解答：", and each generation is cut at its first blank '
+                        "line (model mode); e.g. configs/eval/pot_fewshot.jsonl with --template none for an "
+                        "untrained model in --mode pot")
     p.add_argument("--baseline", default=None,
                    help="metrics.json of an earlier run; the table then shows before/after columns")
     p.add_argument("--trainable", type=int, default=None,
@@ -80,8 +87,16 @@ def _predict(args: argparse.Namespace, items: list[dict]) -> list[dict]:
     lacking = [item.get("id") for item in items if "problem" not in item]
     if lacking:
         raise ValueError(f"items without a 'problem' to prompt with (ids {lacking[:5]})")
-    prompts = [template.render_prompt(item["problem"]) if template else item["problem"] for item in items]
+    examples = read_jsonl(args.fewshot, with_lines=True) if args.fewshot else []
+    for line, ex in examples:
+        if not isinstance(ex, dict) or not {"problem", "target"} <= set(ex):
+            raise ValueError(f"{args.fewshot}:{line}: a few-shot example needs 'problem' and 'target'")
+    shots = "".join(f"问题：{ex['problem']}\n解答：{ex['target']}\n\n" for _, ex in examples)
+    messages = [f"{shots}问题：{item['problem']}\n解答：" if shots else item["problem"] for item in items]
+    prompts = [template.render_prompt(m) if template else m for m in messages]
     texts = make_generator(args)(prompts)
+    if shots:  # the answer ends where the next worked example would start (lm-eval-harness' "until")
+        texts = [text.lstrip("\n").split("\n\n", 1)[0] for text in texts]
     return [{"id": item["id"], "generation": text} for item, text in zip(items, texts)]
 
 
@@ -102,12 +117,19 @@ def run(args: argparse.Namespace, baseline: dict | None = None) -> dict:
         source = {"predictions": str(args.predictions), **counts}
     else:
         predictions = _predict(args, items)
-        source = {**model_source(args), "template": args.template}
-    result = score(items, predictions, rule=args.rule, tol=args.tol)
+        source = {**model_source(args), "template": args.template, "fewshot": args.fewshot}
+    result = score(items, predictions, rule=args.rule)
     out = Path(args.output_dir)
     metrics = {k: v for k, v in result.items() if k != "items"}
-    metrics.update(items_file=str(args.items), limit=args.limit, source=source, skipped_logic_items=logic_items,
-                   wall_time_s=round(time.time() - started, 3))
+    metrics.update(mode=args.mode, items_file=str(args.items), limit=args.limit, source=source,
+                   skipped_logic_items=logic_items)
+    if args.mode == "pot":
+        tool = score_pot(items, predictions, rule=args.rule)
+        for record, executed in zip(result["items"], tool["items"]):
+            record.update(executed=executed["extracted"], tool_correct=executed["correct"],
+                          pot_status=executed["pot_status"], pot_detail=executed["pot_detail"])
+        metrics["tool_assisted"] = {k: v for k, v in tool.items() if k not in ("items", "rule", "missing")}
+    metrics["wall_time_s"] = round(time.time() - started, 3)
     if args.trainable is not None:
         metrics["trainable"] = args.trainable
         metrics["contest_score"] = contest_score(metrics["overall"]["accuracy"], args.trainable)
@@ -122,6 +144,8 @@ def run(args: argparse.Namespace, baseline: dict | None = None) -> dict:
                                                    total=counts["base"]))
     series = {"before": accuracy_by_category(baseline), "after": accuracy_by_category(metrics)} \
         if baseline else {"accuracy": accuracy_by_category(metrics)}
+    if "tool_assisted" in metrics:
+        series["tool-assisted (PoT)"] = accuracy_by_category(metrics["tool_assisted"])
     metrics["plot_file"] = plot_bars(series, out / "accuracy_by_category.png",
                                      title=f"Math accuracy by category (rule {args.rule})",
                                      ylabel="accuracy (%)", ylim=(0, 100))
@@ -134,12 +158,18 @@ def run(args: argparse.Namespace, baseline: dict | None = None) -> dict:
 
 
 def _report(metrics: dict, baseline: dict | None) -> str:
-    """report.md: the accuracy table (before/after with a baseline), the rule, the contest score, the plot."""
-    table = format_table(baseline, metrics) if baseline else format_table(metrics)
+    """report.md: the accuracy table (before/after with a baseline; tool-free and tool-assisted
+    columns in PoT mode, with the expression failures per category), the rule, the contest
+    score, the plot."""
+    table = accuracy_table(metrics, baseline)
+    if "tool_assisted" in metrics:
+        table += ("\nTool-assisted: the expression after the last `算式：` is executed "
+                  "(preprocess/pot.py) and its value graded; expressions that could not be used:\n\n"
+                  + format_failures(metrics["tool_assisted"]))
     score = (f"\nContest score (1 - {metrics['trainable']:,} / {metrics.get('base_params', LLAMA3_8B_PARAMS):,.0f}) x 0.3 "
              f"+ accuracy x 0.7 = **{metrics['contest_score']:.4f}**\n" if "contest_score" in metrics else "")
     return (f"# Math accuracy: {metrics['items_file']}\n\n{metrics['overall']['total']} items, "
-            f"{metrics['missing']} without a prediction; rule `{metrics['rule']}` (tol {metrics['tol']}).\n\n"
+            f"{metrics['missing']} without a prediction; rule `{metrics['rule']}` (eval/compare.py).\n\n"
             f"{table}{score}\n![accuracy by category](accuracy_by_category.png)\n")
 
 
@@ -149,9 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     if done is None:
         return 1
     metrics, baseline = done
-    table = format_table(baseline, metrics) if baseline else format_table(metrics)
-    print(table, end="")
-    print(f"rule={metrics['rule']} tol={metrics['tol']}  "
+    print(accuracy_table(metrics, baseline), end="")
+    print(f"rule={metrics['rule']} mode={metrics['mode']}  "
           f"predictions: {metrics['predictions_file']}  metrics: {metrics['metrics_file']}")
     if "contest_score" in metrics:
         print(f"contest score: {metrics['contest_score']:.4f}")

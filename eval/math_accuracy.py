@@ -5,9 +5,9 @@ Accuracy = correct / total and contest score = (1 - trainable / 8,030M) * 0.3 + 
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from eval.compare import is_correct, parse_rule
+from eval.compare import DEFAULT_RULE, is_correct, parse_rule
 from eval.extract import extract_answer
 
 LLAMA3_8B_PARAMS = 8.03e9  # the contest's denominator, "8,030M"
@@ -19,7 +19,8 @@ def _bucket(total: int, correct: int) -> dict:
 
 
 def score(items: Sequence[Mapping], predictions: Sequence[Mapping],
-          rule: str = "relative", tol: float = 1e-6) -> dict:
+          rule: str = DEFAULT_RULE,
+          answer_of: Callable[[str | None], str | None] = extract_answer) -> dict:
     """Grade ``predictions`` against ``items``.
 
     Args:
@@ -29,16 +30,18 @@ def score(items: Sequence[Mapping], predictions: Sequence[Mapping],
             ``"3"`` are the same item. Predictions for ids not in ``items`` are ignored (a full
             prediction file may be scored against a ``--limit`` subset); an item without a
             prediction counts as wrong and is reported under ``missing``.
-        rule, tol: passed to :func:`eval.compare.is_correct`.
+        rule: passed to :func:`eval.compare.is_correct` with the item's category.
+        answer_of: turns a generation into the answer string graded (``extracted``): the final
+            number by default; PoT mode passes the value of the executed expression.
 
     Returns:
-        ``{"rule", "tol", "overall": {total, correct, accuracy}, "categories": {name: {...}},
+        ``{"rule", "overall": {total, correct, accuracy}, "categories": {name: {...}},
         "missing": int, "items": [item + generation, extracted, correct]}``; categories are in
         order of first appearance, accuracy is 0.0 for an empty set.
 
     Raises:
         KeyError: an item without ``id`` or ``answer``, a prediction without ``id``/``generation``.
-        ValueError: duplicate ids in ``items`` or in ``predictions``; a bad ``rule``/``tol``.
+        ValueError: duplicate ids in ``items`` or in ``predictions``; a bad ``rule``.
     """
     parse_rule(rule)  # fail before grading anything
     by_id: dict[str, Mapping] = {}
@@ -64,8 +67,8 @@ def score(items: Sequence[Mapping], predictions: Sequence[Mapping],
             generation, extracted, ok = None, None, False
         else:
             generation = pred["generation"]
-            extracted = extract_answer(generation)
-            ok = is_correct(extracted, ref, rule=rule, tol=tol)
+            extracted = answer_of(generation)
+            ok = is_correct(extracted, ref, rule=rule, category=item.get("category"))
         category = item.get("category") or UNCATEGORIZED
         bucket = counts.setdefault(category, [0, 0])
         bucket[0] += 1
@@ -76,7 +79,6 @@ def score(items: Sequence[Mapping], predictions: Sequence[Mapping],
     correct = sum(b[1] for b in counts.values())
     return {
         "rule": rule,
-        "tol": tol,
         "overall": _bucket(total, correct),
         "categories": {name: _bucket(*b) for name, b in counts.items()},
         "missing": missing,
@@ -108,29 +110,47 @@ def _cell(bucket: Mapping | None) -> str:
     return f"{bucket['accuracy'] * 100:.2f}% ({bucket['correct']})"
 
 
-def _n_cell(a: Mapping | None, b: Mapping | None) -> str:
-    totals = [x["total"] for x in (a, b) if x is not None]
-    if len(totals) == 2 and totals[0] != totals[1]:
-        return f"{totals[0]} / {totals[1]}"  # different item sets: show both rather than hide it
-    return str(totals[0])
+def _n_cell(buckets: Sequence[Mapping | None]) -> str:
+    totals = list(dict.fromkeys(b["total"] for b in buckets if b is not None))
+    return " / ".join(map(str, totals))  # different item sets: show each rather than hide it
+
+
+def format_columns(columns: Mapping[str, Mapping]) -> str:
+    """Render score dicts (as :func:`score` returns them), one column each, as a Markdown table.
+
+    ``columns`` maps a column label (``"tool-free"``, ``"accuracy before"``) to a score dict. Rows
+    are the categories sorted by name (union of all columns, ``–`` where one lacks it) and a bold
+    ``overall`` row; a cell reads ``45.00% (9)``: accuracy and the number correct. ``n`` shows
+    ``a / b`` if the columns graded different numbers of items.
+    """
+    runs = list(columns.values())
+    names = sorted(set().union(*(r["categories"] for r in runs)))
+    rows = [(name, [r["categories"].get(name) for r in runs]) for name in names]
+    rows.append(("**overall**", [r["overall"] for r in runs]))
+    lines = ["| category | n | " + " | ".join(columns) + " |", "|---|---:|" + "---:|" * len(runs)]
+    lines += [f"| {name} | {_n_cell(cells)} | " + " | ".join(map(_cell, cells)) + " |" for name, cells in rows]
+    return "\n".join(lines) + "\n"
 
 
 def format_table(before: Mapping, after: Mapping | None = None) -> str:
-    """Render score dicts (as :func:`score` returns them) as a Markdown table.
-
-    Columns are ``category | n | accuracy before | accuracy after``; with ``after=None`` the table
-    has a single ``accuracy`` column. A cell reads ``45.00% (9)``: accuracy and the number correct.
-    Categories are sorted by name (union of both runs, ``–`` where one lacks it) and followed by a
-    bold ``overall`` row. ``n`` shows ``a / b`` if the runs graded different numbers of items.
-    """
-    names = sorted(set(before["categories"]) | set(after["categories"] if after else ()))
-    rows = [(name, before["categories"].get(name), after["categories"].get(name) if after else None)
-            for name in names]
-    rows.append(("**overall**", before["overall"], after["overall"] if after else None))
+    """:func:`format_columns` with one ``accuracy`` column, or ``accuracy before | accuracy after``."""
     if after is None:
-        lines = ["| category | n | accuracy |", "|---|---:|---:|"]
-        lines += [f"| {name} | {_n_cell(b, None)} | {_cell(b)} |" for name, b, _ in rows]
-    else:
-        lines = ["| category | n | accuracy before | accuracy after |", "|---|---:|---:|---:|"]
-        lines += [f"| {name} | {_n_cell(b, a)} | {_cell(b)} | {_cell(a)} |" for name, b, a in rows]
-    return "\n".join(lines) + "\n"
+        return format_columns({"accuracy": before})
+    return format_columns({"accuracy before": before, "accuracy after": after})
+
+
+def accuracy_table(metrics: Mapping, baseline: Mapping | None = None) -> str:
+    """The report table of an ``eval.math`` run's metrics (before/after with a ``baseline``).
+
+    A PoT run (metrics with ``tool_assisted``, :mod:`eval.pot`) gets a ``tool-assisted (PoT)``
+    column beside each ``tool-free`` one, never instead of it; otherwise :func:`format_table`.
+    """
+    if "tool_assisted" not in metrics:
+        return format_table(baseline, metrics) if baseline else format_table(metrics)
+    columns = {}
+    for label, run in (("before", baseline), ("after", metrics)) if baseline else (("", metrics),):
+        suffix = f" {label}" if label else ""
+        columns[f"tool-free{suffix}"] = run
+        if "tool_assisted" in run:
+            columns[f"tool-assisted (PoT){suffix}"] = run["tool_assisted"]
+    return format_columns(columns)

@@ -18,7 +18,8 @@ import yaml
 
 from eval.files import read_jsonl
 from eval.logic_report import run_section as logic_run_section
-from eval.math_accuracy import contest_score, format_table
+from eval.math_accuracy import accuracy_table, contest_score
+from eval.pot import format_failures
 from eval.report import plot_loss, read_loss_log, write_report
 from preprocess.atomic import write_text_atomic
 from research.run.layout import RunLayout
@@ -144,8 +145,10 @@ def build_sections(run_dir: Path, wall_s: float | None = None) -> dict:
     after = _load_json(layout.eval_dir("math", "lora") / "metrics.json")
     logic = [_load_json(layout.eval_dir("logic", model) / "metrics.json") for model in ("base", "lora")]
     if before:
-        text = format_table(before, after)
-        text += (f"\nRule: `{before['rule']}` (tol {before['tol']}): the final number of the generation "
+        text = accuracy_table(after, before) if after else accuracy_table(before)
+        if after and "tool_assisted" in after:
+            text += "\nPoT expressions that could not be used (after):\n\n" + format_failures(after["tool_assisted"])
+        text += (f"\nRule: `{before['rule']}` (eval/compare.py): the final number of the generation "
                  f"(or its `\\boxed{{}}`) against the reference answer. Generation: greedy, transformers "
                  f"(PyTorch, KV cache) on weights converted from the MindFormers checkpoint.\n")
         if after and params:

@@ -7,6 +7,8 @@ Modules, one job each:
     classify  rule-based category of a problem (contest regexes, english, logic, ...)
     cot       re-derive each reference answer and write a verified chain of thought
     rounding  per-category rounding of verified answers in training targets
+    pot       the program-of-thought expression language and its safe evaluator
+    pot_targets  verified PoT training targets (``target_style: pot``)
     teacher   cached, concurrent teacher rationales from an OpenAI-compatible endpoint
     split     stratified, deterministic hold-out split
     quotas    per-category quotas with upsampling, contamination keys

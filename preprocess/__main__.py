@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from .atomic import OutputError
-from .config import load_config
+from .config import TARGET_STYLES, load_config
 from .logic import STYLES
 from .pipeline import run
 from .readers import FORMATS
@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--logic_style", choices=STYLES,
         help="prompt style of logic sub-questions: plain, or thinking (<thinking>/<reflection>/<output>)",
     )
+    parser.add_argument(
+        "--target_style", choices=TARGET_STYLES,
+        help="training target of the contest's computational items: cot (step-by-step text) or pot "
+        "(a line restating the computation and an expression '算式：...', preprocess/pot.py)",
+    )
     parser.add_argument("--no_progress", action="store_true", help="do not show the progress bars")
     return parser
 
@@ -71,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config).with_overrides(
             format=args.format, workers=args.workers, contamination=args.contamination,
-            logic_style=args.logic_style)
+            logic_style=args.logic_style, target_style=args.target_style)
         report = run(args.input, args.output_dir, eval_size=args.eval_size, seed=args.seed,
                      progress=not args.no_progress, config=config)
     except OutputError as exc:

@@ -10,6 +10,9 @@ YAML keys (all optional; ``configs/preprocess/quotas_example.yaml`` shows each o
     quotas         see ``preprocess.quotas``
     contamination  [eval files]; training items whose normalized problem occurs there are dropped
     logic_style    "plain" or "thinking" (``preprocess.logic.STYLES``)
+    target_style   "cot" (step-by-step text, default) or "pot": the contest's computational items
+                   train on a program-of-thought target ending in an expression
+                   (``preprocess.pot_targets``); the others keep their CoT
     teacher        {base_url, model, mode, cache_dir, api_key_env, max_attempts, workers,
                     timeout, max_retries, temperature, max_tokens, stream}, see
                     ``preprocess.teacher.TeacherClient``
@@ -33,6 +36,7 @@ from .teacher import MODES
 NEAR_DUP_CATEGORIES = ("word_problem", "english", "other")
 # Answers that preprocess.rounding cannot round: MATH \boxed{} LaTeX, fractions a/b, option letters.
 NON_DECIMAL_ANSWERS = ("english", "simplify", "logic")
+TARGET_STYLES = ("cot", "pot")
 _TEACHER_KEYS = {"base_url", "model", "mode", "cache_dir", "api_key_env", "max_attempts", "workers",
                  "timeout", "max_retries", "temperature", "max_tokens", "stream"}
 
@@ -51,6 +55,7 @@ class PreprocessConfig:
     quotas: dict[str, Quota] = field(default_factory=dict)
     contamination: tuple[str, ...] = ()
     logic_style: str = "plain"
+    target_style: str = "cot"
     teacher: dict | None = None
 
     def with_overrides(self, **overrides) -> "PreprocessConfig":
@@ -83,6 +88,11 @@ class PreprocessConfig:
                                  f"(rounding applies to categories other than {NON_DECIMAL_ANSWERS})")
         if self.logic_style not in STYLES:
             raise ValueError(f"logic_style must be one of {STYLES}, got {self.logic_style!r}")
+        if self.target_style not in TARGET_STYLES:
+            raise ValueError(f"target_style must be one of {TARGET_STYLES}, got {self.target_style!r}")
+        if self.target_style == "pot" and self.rounding:
+            raise ValueError("rounding applies to CoT answers; target_style pot trains on expressions "
+                             "whose executed value is graded, so leave rounding empty")
         if self.teacher is not None:
             unknown = set(self.teacher) - _TEACHER_KEYS
             if unknown:

@@ -29,7 +29,7 @@ from typing import Callable
 from .arith import eval_arithmetic
 from .classify import CATEGORIES, PATTERNS, option_labels
 from .extract import gsm8k_final, last_boxed
-from .numeric import NUMBER_RE, contest_context, dec, last_number, negate_literal, plain
+from .numeric import NUMBER_RE, contest_context, dec, float_close, last_number, negate_literal, plain
 
 
 @dataclass(frozen=True)
@@ -144,11 +144,6 @@ def _check_equal(given: str, derived: Decimal) -> None:
         raise _Mismatch(f"solution answer {given} != re-derived {derived}")
 
 
-# A float answer may come from any evaluation order of the same formula; a few ulps of
-# difference is rendering, anything larger is a wrong answer.
-_FLOAT_REL_TOL = Fraction(1, 2**50)
-
-
 def _check_close(given: str, exact: Fraction, contest_float: float) -> None:
     """Raise _Mismatch unless the float answer ``given`` equals ``exact`` to float precision.
 
@@ -159,7 +154,7 @@ def _check_close(given: str, exact: Fraction, contest_float: float) -> None:
         value = Fraction(given)
     except (ValueError, ZeroDivisionError):
         raise _Mismatch(f"solution answer {given!r} is not a number") from None
-    if abs(value - exact) > abs(exact) * _FLOAT_REL_TOL:
+    if not float_close(value, exact):
         raise _Mismatch(f"solution answer {given} != re-derived {contest_float!r}")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import decimal
 import re
 from decimal import Decimal
+from fractions import Fraction
 
 # Built explicitly rather than copied from decimal.DefaultContext: another module may have
 # altered DefaultContext, and the contest's numbers depend on these exact settings.
@@ -59,3 +60,21 @@ def negate_literal(literal: str) -> str:
     """Negate a number literal textually, keeping its digits (``'-4497.85'`` -> ``'4497.85'``)."""
     literal = literal.strip()
     return literal[1:] if literal.startswith("-") else "-" + literal
+
+
+# Categories whose reference answers the contest rendered from a Python float (README above).
+FLOAT_CATEGORIES = ("linear_equation", "mean", "discount", "sales")
+# How far the contest's float formulas can land from the exact value, relative: one correctly
+# rounded division (-b/a, sum/len) is within 2**-53; (a - b) / a * 100 and a * (1 + b/100) round two
+# or three times, within 3 * 2**-53. 2**-51 covers them and no more, so a prediction a few units off
+# in the double's last place (17.91044776119404 for 1200/67 = 17.910447761194029...) still fails.
+FLOAT_REL_TOL = Fraction(1, 2**51)
+
+
+def float_close(value: Fraction, reference: Fraction) -> bool:
+    """Return whether ``value`` equals ``reference`` to float precision (relative ``FLOAT_REL_TOL``).
+
+    Used where ``reference`` was rendered from a Python float (``FLOAT_CATEGORIES``): the exact
+    value 17/9, or its 28-digit decimal, matches the float rendering ``1.8888888888888888``.
+    """
+    return abs(value - reference) <= abs(reference) * FLOAT_REL_TOL

@@ -50,6 +50,7 @@ from .config import PreprocessConfig
 from .cot import synthesize
 from .dedup import first_occurrences, near_dedup, normalize, signature
 from .logic import assistant_message, user_message
+from .pot_targets import POT_CATEGORIES, pot_target
 from .readers import parse_unit, read_records, read_units
 from .rounding import apply_rounding
 from .quotas import apply_quotas, contamination_keys
@@ -246,6 +247,12 @@ def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, pro
         keys[item["id"]] = keyed[i][0]
         if verified and category in cfg.rounding:
             item["cot"], _ = apply_rounding(cot, answer, cfg.rounding[category])
+        if verified and cfg.target_style == "pot" and category in POT_CATEGORIES:
+            try:
+                item["cot"] = pot_target(rec["problem"], answer, category)
+            except ValueError as exc:
+                item.update(cot=rec["solution"], verified=False)
+                verified, reason = False, f"PoT target: {exc}"
         if "logic" in rec:
             item["logic"] = rec["logic"]
         items.append(item)
@@ -369,6 +376,7 @@ def _report(inputs, cfg, keyed, bad_lines, dup_per, near_per, items, train, held
             "quotas": {c: vars(q) for c, q in cfg.quotas.items()},
             "contamination": list(cfg.contamination),
             "logic_style": cfg.logic_style,
+            "target_style": cfg.target_style,
         },
     }
 
