@@ -91,12 +91,13 @@ def test_cli_pot_mode_reports_both_columns(tmp_path, capsys):
 
 def test_finetune_report_shows_both_columns(tmp_path, capsys):
     from eval.run_report import build_sections
+    from research.run.layout import RunLayout
 
     items, preds = _write(tmp_path / "items.jsonl", ITEMS), _write(tmp_path / "preds.jsonl", PREDS)
     run = tmp_path / "run"
-    for stage in ("before", "after"):
+    for model in ("base", "lora"):
         assert math_cli.main(["--items", items, "--predictions", preds, "--mode", "pot",
-                              "--output_dir", str(run / "eval" / stage)]) == 0
+                              "--output_dir", str(RunLayout(run).eval_dir("math", model))]) == 0
     text = build_sections(run)["Math accuracy (held-out items)"]
     assert "| **overall** | 7 | 14.29% (1) | 42.86% (3) | 14.29% (1) | 42.86% (3) |" in text
     assert "PoT expressions that could not be used (after)" in text and "| **total** | 7 | 1 | 1 | 1 |" in text

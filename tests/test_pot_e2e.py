@@ -12,8 +12,8 @@ from eval.compare import is_correct
 from eval.extract import extract_answer
 from eval.pot import execute
 from preprocess.config import PreprocessConfig
-from preprocess.mindrecord import IGNORE_INDEX
-from preprocess.mindrecord import main as mindrecord_main
+from research.llama3.mindrecord import IGNORE_INDEX
+from research.llama3.mindrecord import main as mindrecord_main
 from preprocess.pipeline import run
 
 pytestmark = pytest.mark.integration
