@@ -4,7 +4,9 @@ GSM8K solutions mark each calculation as ``<<48/2=24>>`` (openai/grade-school-ma
 ``grade_school_math/data``). Checking these is the only verification possible for a word
 problem, because its answer cannot be re-derived from the question text by rule.
 Evaluation walks Python's AST and admits only numbers, + - * / // % ** and parentheses,
-so no data file can make it run code; it uses ``Fraction`` so 0.1 + 0.2 == 0.3 exactly.
+so no data file can make it run code; it uses ``Fraction`` so 0.1 + 0.2 == 0.3 exactly, and number
+literals are read from their source text, so ``1144734386.17063696`` keeps all its digits (a float
+would keep 17).
 """
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ def eval_arithmetic(expr: str) -> Fraction:
         # SyntaxError also covers integer literals over Python's 4300-digit limit.
         raise ValueError(f"not an arithmetic expression: {_short(expr)}") from exc
     try:
-        return _eval(tree.body)
+        return _eval(tree.body, text)
     except ZeroDivisionError as exc:
         raise ValueError(f"division by zero in {_short(expr)}") from exc
     except RecursionError as exc:
@@ -59,17 +61,20 @@ def _bounded(value: Fraction) -> Fraction:
     return value
 
 
-def _eval(node: ast.AST) -> Fraction:
+def _eval(node: ast.AST, text: str) -> Fraction:
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        # str() first so 0.1 becomes 1/10, not the binary float's exact value.
-        if node.value != node.value or node.value in (float("inf"), float("-inf")):
-            raise ValueError(f"not a finite number: {node.value}")
-        return _bounded(Fraction(str(node.value)))
+        # The literal as written: 0.1 is 1/10 (not the binary float's value), and every digit of
+        # 1144734386.17063696 counts (a float keeps 17). Exponents are checked before 10**e is built.
+        literal = ast.get_source_segment(text, node).replace("_", "")
+        exponent = literal.lower().partition("e")[2]
+        if exponent and abs(int(exponent)) > _MAX_BITS:
+            raise ValueError(f"value too large (over {_MAX_BITS} bits)")
+        return _bounded(Fraction(literal))
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
-        value = _eval(node.operand)
+        value = _eval(node.operand, text)
         return -value if isinstance(node.op, ast.USub) else value
     if isinstance(node, ast.BinOp):
-        left, right = _eval(node.left), _eval(node.right)
+        left, right = _eval(node.left, text), _eval(node.right, text)
         if isinstance(node.op, ast.Pow):
             if right.denominator != 1 or abs(right) > _MAX_EXPONENT:
                 raise ValueError(f"unsupported exponent {right}")

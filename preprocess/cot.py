@@ -29,7 +29,8 @@ from typing import Callable
 from .arith import eval_arithmetic
 from .classify import CATEGORIES, PATTERNS, option_labels
 from .extract import gsm8k_final, last_boxed
-from .numeric import NUMBER_RE, contest_context, dec, float_close, last_number, negate_literal, plain
+from .numeric import NUMBER_RE, contest_context, dec, float_close, last_number, negate_literal, paren, plain
+from .recipes import RECIPES, STYLES, StepError, check_steps
 
 
 @dataclass(frozen=True)
@@ -78,13 +79,17 @@ _SOLUTION_PATTERNS: dict[str, re.Pattern[str]] = {
 _FRACTION = re.compile(r"(-?\d+)\s*/\s*(\d+)(?!.*\d)", re.S)
 
 
-def synthesize(problem: str, solution: str, category: str) -> CotResult:
+def synthesize(problem: str, solution: str, category: str, style: str = "classic") -> CotResult:
     """Verify ``solution`` against ``problem`` and build the CoT training text.
 
     Args:
         problem: question text (contest format for the computational categories).
         solution: reference solution as given in the data.
         category: one of ``classify.CATEGORIES`` (normally ``classify(problem, solution)``).
+        style: ``recipes.STYLES``: ``classic`` (the Chinese explanation ending with the solution
+            line) or ``steps`` (``preprocess.recipes``: every line a claim that is re-computed;
+            an item whose recipe fails that check is returned unverified with the failing line).
+            Only the 14 computational categories have styles; the others are the same in both.
 
     Returns:
         A :class:`CotResult`; ``verified`` is False (with ``reason``) when the problem does not
@@ -92,10 +97,12 @@ def synthesize(problem: str, solution: str, category: str) -> CotResult:
         ``other`` is never verified (reason "no verifier for category other").
 
     Raises:
-        ValueError: ``category`` is not in ``CATEGORIES``.
+        ValueError: ``category`` is not in ``CATEGORIES`` or ``style`` not in ``recipes.STYLES``.
     """
     if category not in CATEGORIES:
         raise ValueError(f"unknown category {category!r}; expected one of {CATEGORIES}")
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; expected one of {STYLES}")
     if category == "other":
         return CotResult(solution, last_number(solution) or "", False, "no verifier for category other")
     if category == "english":
@@ -124,11 +131,16 @@ def synthesize(problem: str, solution: str, category: str) -> CotResult:
         # (abs, scaleb, display sums) cannot be affected by the caller's decimal settings.
         with contest_context():
             steps = _BUILDERS[category](m, answer, sm)
+            if style == "steps":
+                steps = RECIPES[category](m, answer)
+                check_steps(steps)
     except _Mismatch as exc:
         return CotResult(solution, answer, False, str(exc))
+    except StepError as exc:
+        return CotResult(solution, answer, False, f"{category} recipe: {exc}")
     except (InvalidOperation, ArithmeticError, ValueError) as exc:
         return CotResult(solution, answer, False, f"cannot re-derive {category}: {exc!r}")
-    return CotResult("\n".join([*steps, given]), answer, True, "")
+    return CotResult("\n".join(steps if style == "steps" else [*steps, given]), answer, True, "")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -165,10 +177,6 @@ def _check_echo(sm: re.Match[str] | None, **operands: str) -> None:
     for name, value in operands.items():
         if dec(sm.group(name)) != dec(value):
             raise _Mismatch(f"solution restates {name}={sm.group(name)} but the problem has {value}")
-
-
-def _paren(literal: str) -> str:
-    return f"({literal})" if literal.startswith("-") else literal
 
 
 def _sign_word(negative: bool) -> str:
@@ -213,7 +221,7 @@ def _addition(m, answer, sm):
     with contest_context():
         total = dec(m["a"]) + dec(m["b"])
     _check_equal(answer, total)
-    return [f"计算 {m['a']} + {_paren(m['b'])}。", *_signed_sum_steps(m["a"], m["b"], total)]
+    return [f"计算 {m['a']} + {paren(m['b'])}。", *_signed_sum_steps(m["a"], m["b"], total)]
 
 
 def _subtraction(m, answer, sm):
@@ -223,7 +231,7 @@ def _subtraction(m, answer, sm):
     _check_equal(answer, total)
     neg_b = negate_literal(m["b"])
     return [
-        f"减去一个数等于加上它的相反数：{m['a']} - {_paren(m['b'])} = {m['a']} + {_paren(neg_b)}。",
+        f"减去一个数等于加上它的相反数：{m['a']} - {paren(m['b'])} = {m['a']} + {paren(neg_b)}。",
         *_signed_sum_steps(m["a"], neg_b, total),
     ]
 
@@ -310,7 +318,7 @@ def _power(m, answer, sm):
             raise _Mismatch("0 to the power 0 is undefined")
         value = a**n
         _check_equal(answer, value)
-        base = _paren(a_lit)
+        base = paren(a_lit)
         if n == 0:
             return ["任何非零数的 0 次方都等于 1。"]
         lines = []
@@ -325,7 +333,7 @@ def _power(m, answer, sm):
         for k in range(2, n + 1):
             nxt = running * a
             shown = plain(value) if k == n else plain(nxt)
-            lines.append(f"{base}^{k} = {_paren(plain(running))} × {base} = {shown}")
+            lines.append(f"{base}^{k} = {paren(plain(running))} × {base} = {shown}")
             running = nxt
     return lines
 
@@ -343,7 +351,7 @@ def _linear_equation(m, answer, sm):
     _check_close(answer, Fraction(-b, a), x)
     return [
         f"移项：{a}x = {-b}",
-        f"两边同时除以 {a}：x = {-b} / {_paren(str(a))}",
+        f"两边同时除以 {a}：x = {-b} / {paren(str(a))}",
         f"x = {answer}",
     ]
 

@@ -78,3 +78,8 @@ def float_close(value: Fraction, reference: Fraction) -> bool:
     value 17/9, or its 28-digit decimal, matches the float rendering ``1.8888888888888888``.
     """
     return abs(value - reference) <= abs(reference) * FLOAT_REL_TOL
+
+
+def paren(literal: str) -> str:
+    """Parenthesize a negative literal where it follows an operator (``-796.39`` -> ``(-796.39)``)."""
+    return f"({literal})" if literal.startswith("-") else literal
