@@ -9,6 +9,7 @@ from .config import TARGET_STYLES, load_config
 from .logic import STYLES
 from .pipeline import run
 from .readers import FORMATS
+from .recipes import STYLES as COT_STYLES
 from .teacher import TeacherError
 
 
@@ -66,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="training target of the contest's computational items: cot (step-by-step text) or pot "
         "(a line restating the computation and an expression '算式：...', preprocess/pot.py)",
     )
+    parser.add_argument(
+        "--cot_style", choices=COT_STYLES,
+        help="which step-by-step text target_style cot trains on: steps (default: every line one small "
+        "operation, re-checked; preprocess.recipes) or classic (the short Chinese explanation)",
+    )
     parser.add_argument("--no_progress", action="store_true", help="do not show the progress bars")
     return parser
 
@@ -76,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config).with_overrides(
             format=args.format, workers=args.workers, contamination=args.contamination,
-            logic_style=args.logic_style, target_style=args.target_style)
+            logic_style=args.logic_style, target_style=args.target_style, cot_style=args.cot_style)
         report = run(args.input, args.output_dir, eval_size=args.eval_size, seed=args.seed,
                      progress=not args.no_progress, config=config)
     except OutputError as exc:

@@ -13,6 +13,8 @@ YAML keys (all optional; ``configs/preprocess/quotas_example.yaml`` shows each o
     target_style   "cot" (step-by-step text, default) or "pot": the contest's computational items
                    train on a program-of-thought target ending in an expression
                    (``preprocess.pot_targets``); the others keep their CoT
+    cot_style      which step-by-step text "cot" is (``preprocess.recipes.STYLES``):
+                   "steps" (default: every line one re-checked small operation) or "classic"
     teacher        {base_url, model, mode, cache_dir, api_key_env, max_attempts, workers,
                     timeout, max_retries, temperature, max_tokens, stream}, see
                     ``preprocess.teacher.TeacherClient``
@@ -27,6 +29,7 @@ import yaml
 
 from .classify import CATEGORIES
 from .logic import STYLES
+from .recipes import DEFAULT_STYLE, STYLES as COT_STYLES
 from .readers import FORMATS
 from .quotas import Quota, parse_quotas
 from .teacher import MODES
@@ -56,6 +59,7 @@ class PreprocessConfig:
     contamination: tuple[str, ...] = ()
     logic_style: str = "plain"
     target_style: str = "cot"
+    cot_style: str = DEFAULT_STYLE
     teacher: dict | None = None
 
     def with_overrides(self, **overrides) -> "PreprocessConfig":
@@ -93,6 +97,8 @@ class PreprocessConfig:
         if self.target_style == "pot" and self.rounding:
             raise ValueError("rounding applies to CoT answers; target_style pot trains on expressions "
                              "whose executed value is graded, so leave rounding empty")
+        if self.cot_style not in COT_STYLES:
+            raise ValueError(f"cot_style must be one of {COT_STYLES}, got {self.cot_style!r}")
         if self.teacher is not None:
             unknown = set(self.teacher) - _TEACHER_KEYS
             if unknown:

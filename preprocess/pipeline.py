@@ -9,8 +9,10 @@ hidden directory, then committed; a kill or a full disk leaves the previous set 
     eval.jsonl          the held-out items, same fields
     conversations.json  fastchat records of the sampled verified training items, the input of
                         MindFormers r1.1 ``research/llama3/llama_preprocess.py`` (qa mode):
-                        [{"id", "conversations": [{"from": "human", "value": problem},
-                                                  {"from": "gpt", "value": cot}]}]
+                        [{"id", "category", "conversations": [{"from": "human", "value": problem},
+                                                              {"from": "gpt", "value": cot}]}]
+                        (``category`` is extra to fastchat; ``preprocess.mindrecord`` reports token
+                        budgets by it)
                         (an item upsampled K times appears K times, ids ``ID``, ``ID#2``, ...)
     rejected.jsonl      bad input lines {kind: "invalid_line", file, line, reason} and
                         verification failures {kind: "verify_failed", id, file, line,
@@ -129,11 +131,11 @@ def _ingest(unit: tuple, fmt: str) -> tuple[list[tuple[dict, str, str]], dict | 
     return out, bad
 
 
-def _verify(job: tuple[str, str, str, bool]) -> tuple[str, str, bool, str]:
+def _verify(job: tuple[str, str, str, bool], style: str) -> tuple[str, str, bool, str]:
     problem, solution, category, unanswered = job
     if unanswered:
         return solution, "", False, "no reference answer given (test-set question)"
-    r = synthesize(problem, solution, category)
+    r = synthesize(problem, solution, category, style)
     return r.cot, r.answer, r.verified, r.reason
 
 
@@ -223,7 +225,7 @@ def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, pro
              good[i]["format"] == "tianchi" and not good[i]["solution"]) for i in kept_idx]
     if workers > 1 and len(jobs) >= _PARALLEL_MIN:
         import sympy  # noqa: F401  imported once before the fork instead of once per child (~1 s each)
-    results = parallel_map(_verify, jobs, workers, "verify", progress)
+    results = parallel_map(partial(_verify, style=cfg.cot_style), jobs, workers, "verify", progress)
 
     prefixes = _id_prefixes(inputs)
     keys: dict[str, str] = {}
@@ -279,7 +281,7 @@ def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, pro
     for it in sampled:
         copies[it["id"]] += 1
         n = copies[it["id"]]
-        conversations.append({"id": it["id"] if n == 1 else f"{it['id']}#{n}",
+        conversations.append({"id": it["id"] if n == 1 else f"{it['id']}#{n}", "category": it["category"],
                               "conversations": [{"from": "human", "value": it["problem"]},
                                                 {"from": "gpt", "value": it["cot"]}]})
 
@@ -377,6 +379,7 @@ def _report(inputs, cfg, keyed, bad_lines, dup_per, near_per, items, train, held
             "contamination": list(cfg.contamination),
             "logic_style": cfg.logic_style,
             "target_style": cfg.target_style,
+            "cot_style": cfg.cot_style,
         },
     }
 

@@ -184,6 +184,7 @@ def test_rounding_quotas_and_contamination(corpus, tmp_path):
     cfg_path = tmp_path / "cfg.yaml"
     cfg_path.write_text(
         "rounding: {division: 2}\n"
+        "cot_style: classic\n"
         "quotas: {default: 0.5, division: {ratio: 1.0, upsample: 3}, english: 0}\n"
         f"contamination: [{eval_file.name}]\n", encoding="utf-8")
     report = run([path], tmp_path / "out", eval_size=0, seed=2, progress=False, config=load_config(cfg_path))

@@ -25,6 +25,10 @@ def test_template_and_vocab_file_reach_mindrecord_and_evaluation(tmp_path):
     mr = [str(c) for c in mindrecord_command(s, layout)]
     assert (_value(mr, "--template"), _value(mr, "--model_file"), _value(mr, "--seq_length")) == \
         ("llama3_chat", str(vocab), str(s.seq_length))
+    # the eval's generation budget is checked and over-budget samples dropped, never truncated
+    assert _value(mr, "--max_new_tokens") == str(s.max_new_tokens) and "--drop_overlong" in mr
+    smoke = [str(c) for c in mindrecord_command(resolve({"smoke": True}), layout)]
+    assert _value(smoke, "--max_new_tokens") == "24" and "--drop_overlong" not in smoke
     base_step, lora_step = math_plan(s, layout)
     base_cmd = eval_command(s, layout, base_step, ckpt)
     assert (_value(base_cmd, "--template"), _value(base_cmd, "--model_file"), _value(base_cmd, "--backend")) == \

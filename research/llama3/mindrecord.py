@@ -40,10 +40,10 @@ import numpy as np
 from tqdm import tqdm
 
 from preprocess.atomic import finish_commit, make_temp_dir, remove_stale_temp_dirs, write_json_atomic
+from preprocess.budget import IGNORE_INDEX, budget_warnings, over_budget, render_table, split_lengths, summarize
 from preprocess.readers import lone_surrogate, undecodable
 from preprocess.templates import DEFAULT_TEMPLATE, EOS, TEMPLATES, ChatTemplate, get_template
 
-IGNORE_INDEX = -100
 SCHEMA = {"input_ids": {"type": "int32", "shape": [-1]}, "labels": {"type": "int32", "shape": [-1]}}
 TOKENIZER_KINDS = {"llama3": "Llama3Tokenizer", "gguf": "GGUFTokenizer"}
 _ROLES = ("human", "gpt")
@@ -182,9 +182,9 @@ def pad_records(groups: Sequence[Sequence[tuple[Sequence[int], Sequence[int]]]],
 _STATE: dict = {}
 
 
-def _init_worker(encode, template, bos_id, eos_id, pad_id, total, packing):
+def _init_worker(encode, template, bos_id, eos_id, pad_id, total, packing, max_new_tokens, drop_overlong):
     _STATE.update(encode=encode, template=template, bos_id=bos_id, eos_id=eos_id, pad_id=pad_id, total=total,
-                  packing=packing)
+                  packing=packing, max_new_tokens=max_new_tokens, drop_overlong=drop_overlong)
 
 
 def _convert_chunk(chunk: list[tuple[str, str, object]]) -> tuple:
@@ -195,11 +195,13 @@ def _convert_chunk(chunk: list[tuple[str, str, object]]) -> tuple:
     does little besides ``FileWriter``. Packing groups samples within the chunk only.
 
     Returns:
-        ``(entries, input_ids [n, total], labels [n, total], lengths)``: entries are
-        ``(report key, {"where", "id", "reason"})``; lengths are the written samples' token counts.
+        ``(entries, input_ids [n, total], labels [n, total], lengths, budget)``: entries are
+        ``(report key, {"where", "id", "reason"})``; lengths are the written samples' token counts;
+        budget has ``(category, prompt tokens, target tokens)`` of every encoded sample (the
+        conversation's ``category`` field, "unknown" without one), before any cut or drop.
     """
     s, total = _STATE, _STATE["total"]
-    entries, samples = [], []
+    entries, samples, budget = [], [], []
     for where, cid, conv in chunk:
         try:
             turns, note = conversation_turns(conv, where)
@@ -207,6 +209,12 @@ def _convert_chunk(chunk: list[tuple[str, str, object]]) -> tuple:
             entries.append(("skipped", {"where": where, "id": cid, "reason": str(e)}))
             continue
         ids, labels = encode_conversation(s["encode"], s["template"], turns, s["bos_id"], s["eos_id"])
+        prompt, target = split_lengths(labels)
+        budget.append((str(conv.get("category") or "unknown"), prompt, target))
+        over = over_budget(prompt, target, total - 1, s["max_new_tokens"]) if s["drop_overlong"] else None
+        if over:
+            entries.append(("dropped", {"where": where, "id": cid, "reason": f"over budget: {over}"}))
+            continue
         ids, labels, status, reason = fit_length(ids, labels, total)
         if status != "ok" or note:
             key = "notes" if status == "ok" else status
@@ -215,7 +223,7 @@ def _convert_chunk(chunk: list[tuple[str, str, object]]) -> tuple:
             samples.append((ids, labels))
     groups = list(next_fit(samples, total, size=lambda x: len(x[0]))) if s["packing"] else [[x] for x in samples]
     ids2d, labels2d = pad_records(groups, total, s["pad_id"])
-    return entries, ids2d, labels2d, [len(x[0]) for x in samples]
+    return entries, ids2d, labels2d, [len(x[0]) for x in samples], budget
 
 
 def load_conversations(paths: Sequence[str]) -> Iterator[tuple[str, str, object]]:
@@ -271,8 +279,10 @@ def _chunks(items: Iterable, n: int) -> Iterator[list]:
         yield chunk
 
 
-def _converted(items, tokenizer, template, total, packing, num_workers) -> Iterator[tuple]:
-    args = (tokenizer.text_encoder(), template, tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id, total, packing)
+def _converted(items, tokenizer, template, total, packing, num_workers, max_new_tokens,
+               drop_overlong) -> Iterator[tuple]:
+    args = (tokenizer.text_encoder(), template, tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id, total, packing,
+            max_new_tokens, drop_overlong)
     if num_workers <= 0:
         _init_worker(*args)
         yield from map(_convert_chunk, _chunks(items, _CHUNK))
@@ -298,7 +308,8 @@ def output_files(output_file: str, file_partition: int) -> list[str]:
 
 
 def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, output_file: str, *,
-            packing: bool = False, file_partition: int = 1, num_workers: int = 0) -> dict:
+            packing: bool = False, file_partition: int = 1, num_workers: int = 0,
+            max_new_tokens: int | None = None, drop_overlong: bool = False) -> dict:
     """Write MindRecord file(s) with their ``.db`` indexes atomically and return the conversion report.
 
     The files are written in a temporary directory beside ``output_file`` and moved into place only
@@ -314,12 +325,19 @@ def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, o
             of 512 conversations).
         file_partition: number of MindRecord shards (MindFormers' flag).
         num_workers: processes that tokenize and build records while this one writes (0: none).
+        max_new_tokens: the evaluation's generation budget; targets longer than it are counted
+            (``preprocess.budget``), None: not checked.
+        drop_overlong: drop samples longer than seq_length + 1 or with a target over
+            ``max_new_tokens`` (listed under ``dropped``, reason "over budget: ...") instead of
+            truncating them.
 
     Returns:
         dict: ``records``, ``samples`` (conversations written), ``tokens`` (non-pad tokens),
         ``pad_share`` (of the written records), ``pad_share_unpacked`` and ``pad_share_packed``
         (what each mode gives on these samples), ``truncated``/``dropped``/``skipped``/``notes``
-        (lists of ``{"where", "id", "reason"}``), ``files``, ``seq_length``, ``template``, ``packing``.
+        (lists of ``{"where", "id", "reason"}``), ``files``, ``seq_length``, ``template``, ``packing``,
+        ``max_new_tokens``, ``drop_overlong``, ``budget`` (``preprocess.budget.summarize``: per category
+        prompt/target token median, p90, max and the counts over each budget, measured before any cut).
 
     Raises:
         ValueError: the template needs special tokens the tokenizer lacks, or nothing to write.
@@ -332,8 +350,9 @@ def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, o
     total = seq_length + 1
     items = (c if isinstance(c, tuple) else _located("conversations", i, c) for i, c in enumerate(conversations))
     report = {"records": 0, "samples": 0, "tokens": 0, "seq_length": seq_length, "template": template.name,
-              "packing": packing, "truncated": [], "dropped": [], "skipped": [], "notes": []}
-    lengths, packed_records = [], 0
+              "packing": packing, "max_new_tokens": max_new_tokens, "drop_overlong": drop_overlong,
+              "truncated": [], "dropped": [], "skipped": [], "notes": []}
+    lengths, packed_records, budget = [], 0, []
     out_dir = os.path.dirname(os.path.abspath(output_file))
     os.makedirs(out_dir, exist_ok=True)
     names = [os.path.basename(f) for f in output_files(output_file, file_partition)]
@@ -346,8 +365,9 @@ def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, o
         writer.add_schema(SCHEMA, "qa")
 
         progress = tqdm(desc="convert", unit="conv", mininterval=5)
-        for entries, ids2d, labels2d, chunk_lengths in _converted(items, tokenizer, template, total, packing,
-                                                                   num_workers):
+        for entries, ids2d, labels2d, chunk_lengths, chunk_budget in _converted(
+                items, tokenizer, template, total, packing, num_workers, max_new_tokens, drop_overlong):
+            budget += chunk_budget
             for key, entry in entries:
                 report[key].append(entry)
             lengths += chunk_lengths
@@ -372,6 +392,7 @@ def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, o
     report["pad_share_unpacked"] = round(1 - report["tokens"] / (len(lengths) * total), 4)
     report["pad_share_packed"] = round(1 - report["tokens"] / (packed_records * total), 4)
     report["files"] = [os.path.join(out_dir, n) for n in names]
+    report["budget"] = summarize(budget, seq_length, max_new_tokens)
     write_json_atomic(output_file + ".report.json", report)
     return report
 
@@ -402,6 +423,12 @@ def build_parser() -> argparse.ArgumentParser:
     ours.add_argument("--packing", action="store_true",
                       help="pack consecutive short samples into one record (next-fit, order kept, within "
                            "blocks of 512 conversations); prompts stay masked; the report gives the padding saved")
+    ours.add_argument("--max_new_tokens", type=int, default=None,
+                      help="the evaluation's generation budget (eval.math --max_new_tokens): targets longer than "
+                           "it are counted per category and warned about (default: not checked)")
+    ours.add_argument("--drop_overlong", action="store_true",
+                      help="drop samples that do not fit seq_length+1 or --max_new_tokens (counted in the report) "
+                           "instead of truncating them")
     ours.add_argument("--num_workers", type=int, default=0,
                       help="tokenizer processes beside the writer (0: tokenize in the writing process)")
     return parser
@@ -414,6 +441,8 @@ def main(argv=None) -> int:
 
     if args.seq_length < 1 or args.file_partition < 1 or args.num_workers < 0:
         parser.error("--seq_length and --file_partition must be >= 1, --num_workers >= 0")
+    if args.max_new_tokens is not None and args.max_new_tokens < 1:
+        parser.error("--max_new_tokens must be >= 1")
     paths = sorted(glob.glob(args.input_glob))
     if not paths:
         parser.error(f"--input_glob matched no file: {args.input_glob}")
@@ -432,9 +461,13 @@ def main(argv=None) -> int:
     try:
         report = convert(load_conversations(paths), tokenizer, get_template(args.template), args.seq_length,
                          args.output_file, packing=args.packing, file_partition=args.file_partition,
-                         num_workers=args.num_workers)
+                         num_workers=args.num_workers, max_new_tokens=args.max_new_tokens,
+                         drop_overlong=args.drop_overlong)
     except ValueError as exc:
         parser.error(str(exc))  # exits with status 2
+    print(render_table(report["budget"], args.seq_length, args.max_new_tokens))
+    for line in budget_warnings(report["budget"], args.drop_overlong):
+        print(line)
     print(f"wrote {report['records']} records ({report['samples']} samples) to {', '.join(report['files'])}: "
           f"truncated {len(report['truncated'])}, dropped {len(report['dropped'])}, "
           f"skipped {len(report['skipped'])}; pad share {report['pad_share']:.1%} "

@@ -153,10 +153,16 @@ def stage_preprocess(run: Run, entries: list[dict]) -> None:
 
 
 def mindrecord_command(s: RunSettings, lay: RunLayout) -> list:
-    """``python -m research.llama3.mindrecord`` with the run's config, seq_length, template and tokenizer file."""
+    """``python -m research.llama3.mindrecord`` with the run's config, seq_length, template and tokenizer file.
+
+    Samples that do not fit seq_length or the eval's ``max_new_tokens`` are dropped and counted
+    (``--drop_overlong``), never truncated: a cut target trains on a CoT without its answer. ``--smoke``'s
+    24 new tokens only keep its eval short, so there the budget is reported but nothing is dropped.
+    """
     cmd = [PY, "-m", "research.llama3.mindrecord", "--dataset_type", "qa", "--input_glob", lay.conversations,
            "--config", s.config, "--seq_length", s.seq_length, "--template", s.template,
-           "--output_file", lay.mindrecord]
+           "--output_file", lay.mindrecord, "--max_new_tokens", s.max_new_tokens]
+    cmd += [] if s.smoke else ["--drop_overlong"]
     return cmd + (["--model_file", s.vocab_file] if s.vocab_file else [])
 
 

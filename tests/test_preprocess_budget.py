@@ -1,0 +1,83 @@
+"""preprocess.budget and preprocess.mindrecord's budget report: per-category prompt/target token
+lengths under the YAML's tokenizer, warnings, and dropping instead of truncating."""
+import json
+from pathlib import Path
+
+import pytest
+
+from preprocess.budget import budget_warnings, over_budget, render_table, split_lengths, summarize
+from research.llama3.mindrecord import convert, encode_conversation
+from preprocess.templates import get_template
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOLLM2 = ROOT / "configs" / "smollm2_135m" / "finetune_lora_cpu.yaml"
+
+
+def test_summarize_fixed_input():
+    samples = [("addition", 60, 10), ("addition", 62, 20), ("addition", 64, 30), ("addition", 66, 200),
+               ("division", 70, 150), ("division", 70, 190)]
+    table = summarize(samples, seq_length=256, max_new_tokens=192)
+    assert list(table) == ["addition", "division", "all"]
+    assert table["addition"] == {"samples": 4, "prompt_median": 62, "prompt_p90": 66, "prompt_max": 66,
+                                 "target_median": 20, "target_p90": 200, "target_max": 200,
+                                 "over_seq_length": 1, "over_max_new_tokens": 1}
+    # 70 + 190 = 260 > 257 tokens of a record; 190 <= 192 fits the generation budget.
+    assert table["division"]["over_seq_length"] == 1 and table["division"]["over_max_new_tokens"] == 0
+    assert table["all"]["samples"] == 6 and table["all"]["target_median"] == 30
+    assert table["all"]["over_seq_length"] == 2 and table["all"]["over_max_new_tokens"] == 1
+    assert summarize(samples, 256, None)["all"]["over_max_new_tokens"] == 0
+    md = render_table(table, 256, 192)
+    assert "| addition | 4 | 62 | 66 | 20 | 200 | 200 | 1 | 1 |" in md
+    assert budget_warnings(table, dropped=True) == [
+        "warning: addition: 1 of 4 samples over seq_length, 1 with a target over max_new_tokens; dropped",
+        "warning: division: 1 of 2 samples over seq_length, 0 with a target over max_new_tokens; dropped"]
+
+
+def test_over_budget_reasons():
+    assert over_budget(60, 197, 256, 192) == "target 197 tokens > max_new_tokens=192"
+    assert over_budget(60, 196, 256, None) is None  # 256 tokens + BOS fits seq_length + 1
+    assert over_budget(62, 196, 256, None) == "258 tokens > seq_length+1=257"
+    assert split_lengths([-100, -100, -100, 5, 6, 2]) == (3, 3)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from research.llama3.tokenizer import tokenizer_from_config
+
+    return tokenizer_from_config(str(SMOLLM2))
+
+
+def _conv(i, category, question, answer):
+    return {"id": str(i), "category": category,
+            "conversations": [{"from": "human", "value": question}, {"from": "gpt", "value": answer}]}
+
+
+def test_convert_reports_budget_and_drops_instead_of_truncating(tokenizer, tmp_path):
+    tpl = get_template("vicuna_v1.1")
+    short = _conv(0, "addition", "计算 1.50 + 2.25 等于多少？", "0+5=5\n5+2=7\n1+2=3\n1.50+2.25=3.75")
+    long_answer = "\n".join(f"{k}+{k}={2 * k}" for k in range(100, 160))
+    long = _conv(1, "multiplication", "计算 1.50 * 2.25 等于多少？", long_answer)
+    prompt_n = {}
+    for c in (short, long):
+        turn = (c["conversations"][0]["value"], c["conversations"][1]["value"])
+        _, labels = encode_conversation(tokenizer.encode, tpl, [turn], tokenizer.bos_id, tokenizer.eos_id)
+        prompt_n[c["category"]] = split_lengths(labels)
+    assert prompt_n["multiplication"][1] > 192  # the long target does not fit the generation budget
+
+    kept = convert([short, long], tokenizer, tpl, 256, str(tmp_path / "a.mindrecord"), max_new_tokens=192)
+    assert [e["id"] for e in kept["truncated"]] == ["1"] and kept["dropped"] == []
+    dropped = convert([short, long], tokenizer, tpl, 256, str(tmp_path / "b.mindrecord"), max_new_tokens=192,
+                      drop_overlong=True)
+    assert dropped["truncated"] == [] and dropped["samples"] == 1 and dropped["records"] == 1
+    assert [e["id"] for e in dropped["dropped"]] == ["1"]
+    assert dropped["dropped"][0]["reason"].startswith("over budget: ")
+    for report in (kept, dropped):  # the budget is measured before any cut or drop
+        b = report["budget"]
+        assert (b["addition"]["prompt_max"], b["addition"]["target_max"]) == prompt_n["addition"]
+        assert (b["multiplication"]["prompt_max"], b["multiplication"]["target_max"]) == prompt_n["multiplication"]
+        assert b["multiplication"]["over_max_new_tokens"] == 1 and b["addition"]["over_max_new_tokens"] == 0
+        assert b["all"]["samples"] == 2
+    on_disk = json.loads((tmp_path / "b.mindrecord.report.json").read_text(encoding="utf-8"))
+    assert on_disk["budget"] == dropped["budget"] and on_disk["drop_overlong"] is True
