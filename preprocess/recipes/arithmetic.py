@@ -39,7 +39,8 @@ def _square_root(m, answer: str) -> list[str]:
 
 
 def _power(m, answer: str) -> list[str]:
-    """Sign rule of ``(-a)^n`` (the contest's reading of ``-a^n``), then repeated multiplication."""
+    """Sign rule of ``(-a)^n`` (the contest's reading of ``-a^n``), then repeated multiplication
+    (``33833.9236*183.94=6223411.906984``: the power ``k`` is the product's ``k``-th line)."""
     a_lit, n = m["a"], int(m["n"])
     a = Decimal(a_lit)
     x = plain(abs(a))
@@ -51,7 +52,7 @@ def _power(m, answer: str) -> list[str]:
     value = abs(a)
     for k in range(2, n + 1):
         nxt = value * abs(a)
-        lines.append(f"{x}**{k}={plain(value)}*{x}={plain(nxt)}")
+        lines.append(f"{plain(value)}*{x}={plain(nxt)}")
         value = nxt
     lines.append(f"({a_lit})**{n}={answer}")
     return lines
