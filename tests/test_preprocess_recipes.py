@@ -128,3 +128,29 @@ def test_styles_select_and_unknown_style_fails():
     assert steps.splitlines() == ["0+5=5", "5+7=12", "2+2+1=5", "1+0=1", "12.50+2.75=15.25"]
     with pytest.raises(ValueError, match="unknown style"):
         synthesize(problem, solution, "addition", "fancy")
+
+
+def test_pipeline_default_style_is_steps_and_conversations_carry_category(tmp_path):
+    from preprocess.config import PreprocessConfig, load_config
+    from preprocess.pipeline import run
+
+    rows = [{"problem": "计算 -9991.13 + -796.39 等于多少？", "solution": "-9991.13 + -796.39 = -10787.52"},
+            {"problem": "计算 1056.35 的平方根？", "solution": "√1056.35 = 32.50153842512689429138897596"},
+            {"problem": "将分数 4/10 进行简化。", "solution": "最简化的形式为：2/5"}]
+    data = tmp_path / "in.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    report = run([data], tmp_path / "steps", progress=False)
+    assert report["settings"]["cot_style"] == "steps"
+    conv = json.loads((tmp_path / "steps" / "conversations.json").read_text(encoding="utf-8"))
+    assert [c["category"] for c in conv] == ["addition", "square_root", "simplify"]
+    for c in conv:
+        check_steps(c["conversations"][1]["value"].splitlines())
+    assert conv[2]["conversations"][1]["value"].splitlines() == ["10=2*4+2", "4=2*2+0", "4/2=2", "10/2=5",
+                                                                  "4/10=2/5"]
+    run([data], tmp_path / "classic", progress=False, config=PreprocessConfig(cot_style="classic"))
+    classic = json.loads((tmp_path / "classic" / "conversations.json").read_text(encoding="utf-8"))
+    assert classic[0]["conversations"][1]["value"].endswith(rows[0]["solution"])
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("cot_style: fancy\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad.yaml: cot_style must be one of \('classic', 'steps'\)"):
+        load_config(cfg)
