@@ -22,6 +22,7 @@ from eval.math_accuracy import accuracy_table, contest_score
 from eval.pot import format_failures
 from eval.report import plot_loss, read_loss_log, write_report
 from preprocess.atomic import write_text_atomic
+from preprocess.budget import render_table
 from research.run.layout import RunLayout
 from research.run.manifest import Manifest
 
@@ -127,6 +128,8 @@ def build_sections(run_dir: Path, wall_s: float | None = None) -> dict:
                                "dropped": len(records["dropped"]), "skipped": len(records["skipped"]),
                                "pad share": records["pad_share"], "seq_length": records["seq_length"]}
                               if records else MISSING)
+    if records and records.get("budget"):
+        sections["Token budget"] = render_table(records["budget"], records["seq_length"], records.get("max_new_tokens"))
 
     params = _load_json(layout.params)
     if layout.loss_log.is_file():

@@ -72,7 +72,7 @@ def summarize(samples: Iterable[tuple[str, int, int]], seq_length: int,
 def render_table(table: dict[str, dict[str, int]], seq_length: int, max_new_tokens: int | None) -> str:
     """The budget table as markdown (one row per category, ``all`` last)."""
     limit = "unchecked" if max_new_tokens is None else str(max_new_tokens)
-    lines = [f"Token budget (seq_length {seq_length}, max_new_tokens {limit}):", "",
+    lines = [f"seq_length {seq_length}, max_new_tokens {limit}; token counts measured before any cut or drop:", "",
              "| category | samples | prompt median | prompt p90 | target median | target p90 | target max "
              "| over seq_length | over max_new_tokens |", "|---|" + "---:|" * 8]
     for category, r in table.items():

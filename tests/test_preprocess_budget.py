@@ -81,3 +81,15 @@ def test_convert_reports_budget_and_drops_instead_of_truncating(tokenizer, tmp_p
         assert b["all"]["samples"] == 2
     on_disk = json.loads((tmp_path / "b.mindrecord.report.json").read_text(encoding="utf-8"))
     assert on_disk["budget"] == dropped["budget"] and on_disk["drop_overlong"] is True
+
+
+def test_run_report_shows_the_budget_table(tmp_path):
+    from eval.run_report import build_sections
+
+    table = summarize([("addition", 69, 100), ("multiplication", 69, 341)], 256, 192)
+    (tmp_path / "train.mindrecord.report.json").write_text(json.dumps({
+        "records": 1, "truncated": [], "dropped": [{"where": "c[1]", "id": "1", "reason": "over budget"}],
+        "skipped": [], "pad_share": 0.3, "seq_length": 256, "max_new_tokens": 192, "budget": table}))
+    section = build_sections(tmp_path, None)["Token budget"]
+    assert section.startswith("seq_length 256, max_new_tokens 192;")
+    assert "| multiplication | 1 | 69 | 69 | 341 | 341 | 341 | 1 | 1 |" in section
