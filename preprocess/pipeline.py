@@ -248,7 +248,8 @@ def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, pro
         }
         keys[item["id"]] = keyed[i][0]
         if verified and category in cfg.rounding:
-            item["cot"], _ = apply_rounding(cot, answer, cfg.rounding[category])
+            item["cot"], _ = apply_rounding(cot, answer, cfg.rounding[category],
+                                            approximate=cfg.cot_style == "steps")
         if verified and cfg.target_style == "pot" and category in POT_CATEGORIES:
             try:
                 item["cot"] = pot_target(rec["problem"], answer, category)

@@ -32,12 +32,14 @@ def round_answer(answer: str, decimals: int) -> str:
     return "0" + out[2:] if out.startswith("-0") and Decimal(out) == 0 else out
 
 
-def apply_rounding(cot: str, answer: str, decimals: int) -> tuple[str, str]:
+def apply_rounding(cot: str, answer: str, decimals: int, approximate: bool = False) -> tuple[str, str]:
     """Return ``(cot, answer)`` with the answer rounded and its last occurrence in ``cot`` replaced.
 
     The CoT's final line states the answer, so replacing its last occurrence keeps the text and
     the answer field in agreement. When ``answer`` does not occur in ``cot`` a line stating the
-    rounded value is appended.
+    rounded value is appended. With ``approximate`` (``steps`` targets, whose every line is a claim
+    that ``preprocess.recipes.check`` verifies) an ``=`` right before the answer becomes ``≈``, so
+    the final claim stays true: ``-(9991.13+796.39)≈-10787.5``.
 
     Raises:
         ValueError: as :func:`round_answer`.
@@ -46,4 +48,6 @@ def apply_rounding(cot: str, answer: str, decimals: int) -> tuple[str, str]:
     head, sep, tail = cot.rpartition(answer)
     if not sep:
         return f"{cot}\n保留 {decimals} 位小数：{rounded}", rounded
+    if approximate and head.endswith("="):
+        head = head[:-1] + "≈"
     return f"{head}{rounded}{tail}", rounded

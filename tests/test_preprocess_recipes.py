@@ -154,3 +154,22 @@ def test_pipeline_default_style_is_steps_and_conversations_carry_category(tmp_pa
     cfg.write_text("cot_style: fancy\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"bad.yaml: cot_style must be one of \('classic', 'steps'\)"):
         load_config(cfg)
+
+
+def test_rounded_steps_targets_stay_true_claims(tmp_path):
+    from preprocess.config import load_config
+    from preprocess.pipeline import run
+
+    rows = [{"problem": "计算 6122.87 / -6284.25 等于多少？",
+             "solution": "6122.87 / -6284.25 = -0.9743199268011298086486056411"},
+            {"problem": "计算 -9991.13 + -796.39 等于多少？", "solution": "-9991.13 + -796.39 = -10787.52"}]
+    data = tmp_path / "in.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("rounding: {division: 2, addition: 1}\n", encoding="utf-8")
+    run([data], tmp_path / "out", progress=False, config=load_config(cfg))
+    conv = json.loads((tmp_path / "out" / "conversations.json").read_text(encoding="utf-8"))
+    finals = [c["conversations"][1]["value"].splitlines()[-1] for c in conv]
+    assert finals == ["6122.87/(-6284.25)≈-0.97", "-(9991.13+796.39)≈-10787.5"]
+    for c in conv:
+        check_steps(c["conversations"][1]["value"].splitlines())
