@@ -1,6 +1,7 @@
 """preprocess.budget and preprocess.mindrecord's budget report: per-category prompt/target token
 lengths under the YAML's tokenizer, warnings, and dropping instead of truncating."""
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,34 @@ def test_run_report_shows_the_budget_table(tmp_path):
     section = build_sections(tmp_path, None)["Token budget"]
     assert section.startswith("seq_length 256, max_new_tokens 192;")
     assert "| multiplication | 1 | 69 | 69 | 341 | 341 | 341 | 1 | 1 |" in section
+
+
+def test_default_corpus_fits_the_default_budget_except_long_multiplications(tokenizer, tmp_path):
+    """The default job's data (3,000 generated items, seed 0, steps targets) under the SmolLM2 YAML's
+    seq_length 256 and the eval's 192 new tokens: only multiplication and the longest powers are
+    over budget; with --drop_overlong (what finetune.sh passes) nothing is truncated."""
+    from preprocess.generate import generate_corpus
+    from preprocess.mindrecord import load_conversations
+    from preprocess.pipeline import run
+
+    data = tmp_path / "generated.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in generate_corpus(3000, 0)),
+                    encoding="utf-8")
+    run([data], tmp_path / "data", eval_size=100, seed=0, progress=False)
+    report = convert(load_conversations([str(tmp_path / "data" / "conversations.json")]), tokenizer,
+                     get_template("vicuna_v1.1"), 256, str(tmp_path / "train.mindrecord"), max_new_tokens=192,
+                     drop_overlong=True)
+    budget = report["budget"]
+    over = {c: (r["over_seq_length"], r["over_max_new_tokens"]) for c, r in budget.items()
+            if c != "all" and (r["over_seq_length"] or r["over_max_new_tokens"])}
+    assert set(over) == {"multiplication", "power"}
+    assert over["multiplication"][0] == budget["multiplication"]["samples"]  # none of them fits
+    assert budget["power"]["target_median"] <= 100 < budget["power"]["target_max"]
+    assert report["truncated"] == []
+    conv = json.loads((tmp_path / "data" / "conversations.json").read_text(encoding="utf-8"))
+    category = {c["id"]: c["category"] for c in conv}
+    dropped = Counter(category[e["id"]] for e in report["dropped"])
+    assert set(dropped) == {"multiplication", "power"}
+    assert dropped["multiplication"] == budget["multiplication"]["samples"]
+    assert max(over["power"]) <= dropped["power"] <= sum(over["power"])
+    assert report["samples"] == len(conv) - sum(dropped.values())
