@@ -68,6 +68,13 @@ def _approx(left: Fraction, literal: str) -> bool:
     return not m.group(2) and significant <= _FLOAT_DIGITS and float_close(shown, left)
 
 
+def _show(value: Fraction) -> str:
+    """``value`` to more significant digits than any claim shows (a float would hide a 20th-digit error)."""
+    with localcontext() as ctx:
+        ctx.prec = _SQRT_DIGITS // 2
+        return str(Decimal(value.numerator) / Decimal(value.denominator))
+
+
 def check_line(line: str) -> None:
     """Verify one recipe line.
 
@@ -89,8 +96,8 @@ def check_line(line: str) -> None:
             if ok is None:
                 ok = _approx(a, exprs[i + 1])
             if not ok:
-                raise StepError(f"false claim in line {line!r}: {exprs[i].strip()} = {float(a)!r}, "
-                                f"not {rel} {exprs[i + 1].strip()} = {float(b)!r}")
+                raise StepError(f"false claim in line {line!r}: {exprs[i].strip()} = {_show(a)}, "
+                                f"not {rel} {exprs[i + 1].strip()} = {_show(b)}")
     except StepError:
         raise
     except ValueError as exc:
