@@ -11,7 +11,7 @@ hidden directory, then committed; a kill or a full disk leaves the previous set 
                         MindFormers r1.1 ``research/llama3/llama_preprocess.py`` (qa mode):
                         [{"id", "category", "conversations": [{"from": "human", "value": problem},
                                                               {"from": "gpt", "value": cot}]}]
-                        (``category`` is extra to fastchat; ``preprocess.mindrecord`` reports token
+                        (``category`` is extra to fastchat; ``research.llama3.mindrecord`` reports token
                         budgets by it)
                         (an item upsampled K times appears K times, ids ``ID``, ``ID#2``, ...)
     rejected.jsonl      bad input lines {kind: "invalid_line", file, line, reason} and

@@ -25,12 +25,6 @@ def pytest_collection_modifyitems(config, items):
             + "\n".join(f"  {path}: {why}" for path, why in sorted(problems.items())))
 
 
-def pytest_configure(config):
-    # Test files say what they need: `-m unit` runs in seconds, `integration` starts processes or loads models.
-    config.addinivalue_line("markers", "unit: fast, in-process test")
-    config.addinivalue_line("markers", "integration: starts processes or loads models")
-
-
 @pytest.fixture(scope="session", autouse=True)
 def session_env(tmp_path_factory):
     """Per test session, also for the CLIs tests start: a fresh MATHLORA_CACHE (built tokenizers),

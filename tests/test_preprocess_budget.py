@@ -1,4 +1,4 @@
-"""preprocess.budget and preprocess.mindrecord's budget report: per-category prompt/target token
+"""preprocess.budget and research.llama3.mindrecord's budget report: per-category prompt/target token
 lengths under the YAML's tokenizer, warnings, and dropping instead of truncating."""
 import json
 from collections import Counter
@@ -100,8 +100,8 @@ def test_default_corpus_fits_the_default_budget_except_long_multiplications(toke
     """The default job's data (3,000 generated items, seed 0, steps targets) under the SmolLM2 YAML's
     seq_length 256 and the eval's 192 new tokens: only multiplication and the longest powers are
     over budget; with --drop_overlong (what finetune.sh passes) nothing is truncated."""
-    from preprocess.generate import generate_corpus
-    from preprocess.mindrecord import load_conversations
+    from preprocess.synthesize import generate_corpus
+    from research.llama3.mindrecord import load_conversations
     from preprocess.pipeline import run
 
     data = tmp_path / "generated.jsonl"
