@@ -130,6 +130,12 @@ def test_styles_select_and_unknown_style_fails():
         synthesize(problem, solution, "addition", "fancy")
 
 
+def _contest_file(tmp_path, rows):
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
 def test_pipeline_default_style_is_steps_and_conversations_carry_category(tmp_path):
     from preprocess.config import PreprocessConfig, load_config
     from preprocess.pipeline import run
@@ -137,8 +143,7 @@ def test_pipeline_default_style_is_steps_and_conversations_carry_category(tmp_pa
     rows = [{"problem": "计算 -9991.13 + -796.39 等于多少？", "solution": "-9991.13 + -796.39 = -10787.52"},
             {"problem": "计算 1056.35 的平方根？", "solution": "√1056.35 = 32.50153842512689429138897596"},
             {"problem": "将分数 4/10 进行简化。", "solution": "最简化的形式为：2/5"}]
-    data = tmp_path / "in.jsonl"
-    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    data = _contest_file(tmp_path, rows)
     report = run([data], tmp_path / "steps", progress=False)
     assert report["settings"]["cot_style"] == "steps"
     conv = json.loads((tmp_path / "steps" / "conversations.json").read_text(encoding="utf-8"))
@@ -163,8 +168,7 @@ def test_rounded_steps_targets_stay_true_claims(tmp_path):
     rows = [{"problem": "计算 6122.87 / -6284.25 等于多少？",
              "solution": "6122.87 / -6284.25 = -0.9743199268011298086486056411"},
             {"problem": "计算 -9991.13 + -796.39 等于多少？", "solution": "-9991.13 + -796.39 = -10787.52"}]
-    data = tmp_path / "in.jsonl"
-    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    data = _contest_file(tmp_path, rows)
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("rounding: {division: 2, addition: 1}\n", encoding="utf-8")
     run([data], tmp_path / "out", progress=False, config=load_config(cfg))
