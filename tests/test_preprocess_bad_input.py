@@ -4,8 +4,6 @@ records. Invariant for each file: the run does not crash, each good record is ke
 the bad one is in rejected.jsonl with its file, line and a reason, and nothing unverified reaches
 conversations.json."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,6 @@ from preprocess.readers import read_records
 
 pytestmark = pytest.mark.unit
 
-REPO = Path(__file__).resolve().parents[1]
 # Near-duplicate removal would merge the corpus's look-alike good records; it is not under test here.
 CONFIG = PreprocessConfig(near_dup_threshold=None, workers=1)
 
@@ -217,27 +214,6 @@ def test_item3_nesting_surrogate_and_huge_integer_are_rejected_lines(tmp_path):
                         "value has 5000 digits"),
         (str(array), 3, "not JSON: nested too deeply to decode"),
     ]
-
-
-def test_item3_cli_survives_surrogate_and_gsm8k_annotation_bombs(tmp_path):
-    """The whole CLI, in its own process so that an unbounded evaluation shows as a timeout."""
-    path = tmp_path / "gsm.jsonl"
-    lines = [good("gsm8k", 1), {"question": "Bomb one?", "answer": "It is <<10**400=81>>81.\n#### 81"},
-             {"question": "Bomb two?", "answer": "It is <<((9**1000)**1000)**1000=81>>81.\n#### 81"},
-             {"question": "Broken \ud800 text?", "answer": "1 <<1+0=1>>\n#### 1"}, good("gsm8k", 2)]
-    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
-    out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "preprocess", "--input", str(path), "--output_dir", str(out),
-                           "--no_progress", "--workers", "1"], cwd=REPO, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    rejected = {r["line"]: r for r in _jsonl(out / "rejected.jsonl")}
-    assert sorted(rejected) == [2, 3, 4]
-    assert rejected[2]["kind"] == rejected[3]["kind"] == "verify_failed"
-    assert "value too large" in rejected[2]["reason"] and "value too large" in rejected[3]["reason"]
-    assert rejected[4] == {"kind": "invalid_line", "file": str(path), "line": 4,
-                           "reason": "lone surrogate U+D800 in question (invalid UTF-8 or an unpaired \\u escape)"}
-    assert [c["id"] for c in json.loads((out / "conversations.json").read_text())] == ["gsm-1", "gsm-5"]
 
 
 # --------------------------------------------------------------------------- items 4-6: lost records

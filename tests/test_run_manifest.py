@@ -91,8 +91,10 @@ def test_loss_follower_reads_complete_lines_and_restarts_on_truncation(tmp_path)
 def test_eval_plan_per_task_and_training_command(tmp_path):
     layout = RunLayout(tmp_path / "run")
     s = resolve({"smoke": True})
+    layout.data_dir.mkdir(parents=True)
+    layout.data_report.write_text(json.dumps({"per_category": {"arithmetic": {"eval": 3}}}), encoding="utf-8")
     steps = eval_plan(s, layout)
-    assert set(EVAL_PLANS) == {"math"}
+    assert set(EVAL_PLANS) == {"math", "logic"}
     assert [(st.name, st.model, st.baseline) for st in steps] == [("math", "base", False), ("math", "lora", True)]
     assert steps[0].items == str(layout.eval_items)
     cmd = [str(c) for c in train_command(s, layout, layout.random_base, resume=True)]

@@ -11,6 +11,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from preprocess.logic import STYLES
 from research.run.layout import RunLayout
 from research.run.manifest import Manifest
 from research.run.settings import (BACKENDS, EVAL_BACKENDS, TASKS, RunSettings, SettingsError,
@@ -30,7 +31,7 @@ options given explicitly win. Conflicting options are errors naming both.
 
 Outputs in logs/<run-id>/: run.json, config.yaml, data/ (items, rejected, report), train.mindrecord,
 loss.jsonl, loss.csv, loss.png, params.json, lora.ckpt, output/ (checkpoints), eval/math_{base,lora}/,
-report.md, *.log (train.log: the full training output; msrun/worker_<N>.log per rank with --worker_num).
+eval/logic_{base,lora}/ (logic input), bags/bag_NN/ (--bags), report.md, *.log (train.log: the full training output; msrun/worker_<N>.log per rank with --worker_num).
 """
 
 EVAL_HELP = """\
@@ -63,7 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="tokenizer file (Meta's tokenizer.model for Llama 3) for MindRecord and evaluation; "
                          "overrides the YAML's processor.tokenizer.vocab_file")
     ft.add_argument("--template", help="chat template of the records and eval prompts (default vicuna_v1.1)")
-    ft.add_argument("--task", choices=TASKS, help="what the run is evaluated on (default math)")
+    ft.add_argument("--task", choices=TASKS,
+                    help="auto (default): logic when --data has Tianchi records, then each grader on its own "
+                         "held-out items (eval.math for math, eval.logic for logic); math or logic: that one only")
+    ft.add_argument("--logic_style", choices=STYLES,
+                    help="logic prompt style of training records and eval.logic (default plain)")
+    ft.add_argument("--logic_votes", type=int, metavar="N",
+                    help="eval.logic samples per sub-question and adapter (default: 3 on CPU, 5 on an accelerator)")
+    ft.add_argument("--bags", type=int, metavar="N",
+                    help="logic: also train N adapters on random subsets of the training data (bags/bag_NN/, each a "
+                         "run directory, seed + k); 'after' is their eval.logic vote (N >= 2)")
+    ft.add_argument("--bag_fraction", type=float, metavar="F", help="share of the data in each bag (default 0.8)")
     ft.add_argument("--num_samples", type=int, metavar="N", help="generated corpus size without --data (default 3000)")
     ft.add_argument("--eval_size", type=int, metavar="N", help="held-out items, never trained on (default 100)")
     ft.add_argument("--stop_step", type=int, metavar="N", help="training steps (default 120; 0 = the YAML's epochs)")
@@ -113,7 +124,7 @@ def _layout(args) -> RunLayout:
 
 SETTING_OPTIONS = ("data", "eval_data", "config", "load_checkpoint", "vocab_file", "template", "task", "num_samples",
                    "eval_size", "stop_step", "max_new_tokens", "seed", "save_steps", "worker_num", "backend",
-                   "device", "smoke")
+                   "device", "smoke", "logic_style", "logic_votes", "bags", "bag_fraction")
 
 
 def prepare_finetune(args) -> stages.Run:

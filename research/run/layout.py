@@ -11,6 +11,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "logs"
 DEFAULT_CONFIG = ROOT / "configs" / "smollm2_135m" / "finetune_lora_cpu.yaml"
+# seq_length 512 for Tianchi logic prompts (256 fits 22% of them, 512 80%).
+LOGIC_CONFIG = ROOT / "configs" / "smollm2_135m" / "finetune_lora_cpu_seq512.yaml"
+SMOKE_LOGIC_CONFIG = ROOT / "configs" / "tiny" / "finetune_lora_cpu_seq512.yaml"
 SMOKE_CONFIG = ROOT / "configs" / "tiny" / "finetune_lora_cpu.yaml"
 SMOKE_CONFIG_DP2 = ROOT / "configs" / "tiny" / "finetune_lora_cpu_dp2.yaml"
 # The embedded SmolLM2 GGUF converted once to MindFormers names and reused by later runs.
@@ -104,6 +107,15 @@ class RunLayout:
     def mindformers_logs(self) -> Path:
         """``LOCAL_DEFAULT_PATH`` for MindFormers' own logs (instead of ./output/log)."""
         return self.root / "mindformers"
+
+    @property
+    def bags_dir(self) -> Path:
+        """``--bags``: ``bags.json`` and one run directory per adapter, ``bag_NN/``."""
+        return self.root / "bags"
+
+    def bag(self, k: int) -> "RunLayout":
+        """The run directory of bag ``k`` (``bags/bag_NN``, as ``preprocess.bagging`` names it)."""
+        return RunLayout(self.bags_dir / f"bag_{k:02d}")
 
     @property
     def report(self) -> Path:

@@ -11,22 +11,36 @@ Rules (each has a unit test in tests/test_run_settings.py):
 - ``seq_length`` is the YAML's ``model.model_config.seq_length`` (``base_config`` resolved); the tokenizer is the YAML's, its file
   ``--vocab_file`` when given (a Llama3Tokenizer YAML with an empty ``vocab_file`` needs it).
 - Evaluation runs on MindFormers when the YAML's ``context.device_target`` is Ascend, else transformers.
+- ``--task auto`` (default): logic when an input file has Tianchi records (``preprocess.readers``);
+  which graders run is decided after preprocess from the held-out items (``stages.eval_graders``).
+- Logic input on the embedded SmolLM2 without ``--config`` trains with ``seq_length`` 512
+  (configs/smollm2_135m/finetune_lora_cpu_seq512.yaml: 256 fits 22% of Tianchi prompts, 512 80%);
+  ``--smoke``: configs/tiny/finetune_lora_cpu_seq512.yaml.
+- Logic answers are a letter: ``eval.logic`` gets 16 new tokens (256 with ``--logic_style thinking``)
+  unless ``--max_new_tokens`` is given.
+- ``--bags N`` (N >= 2) votes with ``eval.logic``, so it needs logic input; ``--bag_fraction`` needs ``--bags``.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
 
+from preprocess.logic import STYLES
+from preprocess.readers import read_records
 from preprocess.templates import DEFAULT_TEMPLATE, TEMPLATES
 from research.llama3.model_config import eval_backend_for, read_config, read_model_config
-from research.run.layout import DEFAULT_CONFIG, SMOKE_CONFIG, SMOKE_CONFIG_DP2
+from research.run.layout import (DEFAULT_CONFIG, LOGIC_CONFIG, SMOKE_CONFIG, SMOKE_CONFIG_DP2,
+                                 SMOKE_LOGIC_CONFIG)
 
 DEFAULTS = {"num_samples": 3000, "eval_size": 100, "stop_step": 120, "max_new_tokens": 192, "seed": 0,
-            "worker_num": 1, "device": "cpu", "template": DEFAULT_TEMPLATE, "task": "math"}
+            "worker_num": 1, "device": "cpu", "template": DEFAULT_TEMPLATE, "task": "auto",
+            "bags": 0, "bag_fraction": 0.8, "logic_style": "plain"}
 SMOKE_DEFAULTS = {"num_samples": 400, "eval_size": 20, "stop_step": 8, "max_new_tokens": 24}
 BACKENDS = ("mindformers", "torch")
 EVAL_BACKENDS = ("transformers", "mindformers")
-TASKS = ("math",)  # research.run.stages.EVAL_PLANS has one plan per task
+TASKS = ("auto", "math", "logic")  # research.run.stages.EVAL_PLANS has one plan per grader
+# Generation budget of eval.logic per logic style: a plain answer is one letter.
+LOGIC_MAX_NEW_TOKENS = {"plain": 16, "thinking": 256}
 # Dimensions that decide whether the embedded SmolLM2 weights fit a YAML.
 SMOLLM2_DIMS = ("hidden_size", "num_layers", "num_heads", "n_kv_heads", "vocab_size", "intermediate_size")
 
@@ -41,6 +55,9 @@ class RunSettings:
 
     Paths are absolute strings. ``base_source`` is ``given`` (``--load_checkpoint``), ``random_init``
     (``--smoke``) or ``smollm2_gguf`` (the embedded GGUF converted once into .cache/base/).
+    ``logic_input``: the input has Tianchi logic records (``--task logic``, or detected under ``auto``).
+    ``logic_votes``: ``eval.logic --num_samples`` (None: its CPU/accelerator default).
+    ``bags``: adapters trained on ``bag_fraction`` random subsets (0: none), each in ``bags/bag_NN/``.
     """
 
     config: str
@@ -62,6 +79,12 @@ class RunSettings:
     device: str
     eval_backend: str
     task: str
+    logic_input: bool = False
+    logic_style: str = "plain"
+    logic_max_new_tokens: int = LOGIC_MAX_NEW_TOKENS["plain"]
+    logic_votes: int | None = None
+    bags: int = 0
+    bag_fraction: float = 0.8
     smoke: bool = False
 
     def to_dict(self) -> dict:
@@ -122,20 +145,72 @@ def check_option_conflicts(options: dict) -> str:
                             "--eval_size holds one out: give one of them")
     if "data" in given and "num_samples" in given:
         raise SettingsError("--num_samples sizes the generated corpus; with --data nothing is generated")
+    check_logic_options(given)
     return backend
 
 
-def config_path_for(options: dict) -> str:
-    """The YAML a run uses: ``--config``, else the smoke (tiny, data-parallel with 2 workers) or default one.
+def check_logic_options(given: dict) -> None:
+    """The logic and bagging options' own rules (no files read).
+
+    Raises:
+        SettingsError: naming the option.
+    """
+    if "logic_style" in given and given["logic_style"] not in STYLES:
+        raise SettingsError(f"--logic_style must be one of {STYLES}, got {given['logic_style']!r}")
+    if given.get("logic_votes", 1) < 1:
+        raise SettingsError(f"--logic_votes must be >= 1, got {given['logic_votes']}")
+    if "bags" in given and given["bags"] < 2:
+        raise SettingsError(f"--bags must be >= 2 (adapters that vote together), got {given['bags']}")
+    if "bag_fraction" in given:
+        if "bags" not in given:
+            raise SettingsError("--bag_fraction sizes the subsets of --bags N: give --bags too")
+        if not 0 < given["bag_fraction"] <= 1:
+            raise SettingsError(f"--bag_fraction must be in (0, 1], got {given['bag_fraction']}")
+    if "bags" in given and given.get("task") == "math":
+        raise SettingsError("--bags votes with eval.logic over the adapters; --task math has no logic to vote on")
+
+
+def has_logic_records(paths) -> bool:
+    """True when any of the files has a Tianchi logic record (as ``python -m preprocess`` reads them).
+
+    Raises:
+        SettingsError: a file does not exist.
+    """
+    for path in paths:
+        _existing(path, "--data")
+    return any("logic" in record for record in read_records(list(paths))[0])
+
+
+def logic_input(options: dict) -> bool:
+    """Whether the run trains on logic: ``--task logic``, or ``auto`` with Tianchi records in ``--data``.
+
+    Raises:
+        SettingsError: unknown ``--task``, or a ``--data`` file does not exist.
+    """
+    task = options.get("task") or DEFAULTS["task"]
+    if task not in TASKS:
+        raise SettingsError(f"--task {task!r} unknown; known: {', '.join(TASKS)}")
+    if task != "auto":
+        return task == "logic"
+    return has_logic_records(options.get("data") or ())
+
+
+def config_path_for(options: dict, logic: bool | None = None) -> str:
+    """The YAML a run uses: ``--config``, else the smoke (tiny, data-parallel with 2 workers) or default
+    one, with seq_length 512 for logic input (``logic``; None: decided by :func:`logic_input`).
 
     Raises:
         SettingsError: ``--config`` names no file.
     """
     if options.get("config"):
         return _existing(options["config"], "--config")
+    if logic is None:
+        logic = logic_input(options)
     if options.get("smoke"):
-        return str(SMOKE_CONFIG_DP2 if options.get("worker_num") == 2 else SMOKE_CONFIG)
-    return str(DEFAULT_CONFIG)
+        if options.get("worker_num") == 2:
+            return str(SMOKE_CONFIG_DP2)
+        return str(SMOKE_LOGIC_CONFIG if logic else SMOKE_CONFIG)
+    return str(LOGIC_CONFIG if logic else DEFAULT_CONFIG)
 
 
 def resolve(options: dict) -> RunSettings:
@@ -158,7 +233,11 @@ def resolve(options: dict) -> RunSettings:
     device, backend = pick("device"), check_option_conflicts(options)
     worker_num = pick("worker_num")
 
-    config_path = config_path_for(options)
+    logic = logic_input(options)
+    if given.get("bags") and not logic:
+        raise SettingsError("--bags votes with eval.logic over the adapters, but the input has no Tianchi logic "
+                            "records (give logic --data, or --task logic)")
+    config_path = config_path_for(options, logic)
     try:
         config = read_config(config_path)  # base_config resolved as MindFormers does
     except (OSError, ValueError) as exc:
@@ -188,9 +267,7 @@ def resolve(options: dict) -> RunSettings:
     template = pick("template")
     if template not in TEMPLATES:
         raise SettingsError(f"--template {template!r} unknown; known: {', '.join(sorted(TEMPLATES))}")
-    task = pick("task")
-    if task not in TASKS:
-        raise SettingsError(f"--task {task!r} unknown; known: {', '.join(TASKS)}")
+    style = pick("logic_style")
 
     eval_data = _existing(given.get("eval_data"), "--eval_data")
     data = tuple(_existing(p, "--data") for p in (given.get("data") or ()))
@@ -201,7 +278,9 @@ def resolve(options: dict) -> RunSettings:
         num_samples=pick("num_samples"), eval_size=0 if eval_data else pick("eval_size"), eval_data=eval_data,
         stop_step=pick("stop_step"), save_steps=given.get("save_steps"), max_new_tokens=pick("max_new_tokens"),
         worker_num=worker_num, backend=backend, device=device, eval_backend=eval_backend_for(config_path),
-        task=task, smoke=smoke)
+        task=pick("task"), logic_input=logic, logic_style=style,
+        logic_max_new_tokens=given.get("max_new_tokens", LOGIC_MAX_NEW_TOKENS[style]),
+        logic_votes=given.get("logic_votes"), bags=pick("bags"), bag_fraction=pick("bag_fraction"), smoke=smoke)
 
 
 def resume_options_conflict(options: dict) -> list[str]:

@@ -3,8 +3,8 @@ MindSpore/MindFormers context lives in its own process, as under scripts/finetun
 recorded in ``run.json`` by :func:`research.run.manifest.run_stage`, which skips a stage whose outputs
 are complete and whose inputs did not change.
 
-Before them, :func:`config_problems` checks the YAML. Stages of ``finetune``: data -> preprocess -> mindrecord -> base -> train -> eval (per task, see
-:func:`eval_plan`) -> report. ``eval`` (scripts/eval.sh) runs evaluation steps on a finished run.
+Before them, :func:`config_problems` checks the YAML. Stages of ``finetune``: data -> preprocess -> mindrecord
+-> base -> train -> [bags -> bag_NN ... (``--bags``)] -> eval (per grader, see :func:`eval_plan`) -> report. ``eval`` (scripts/eval.sh) runs evaluation steps on a finished run.
 """
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from preprocess.readers import read_records
 from research.run.layout import DEFAULT_BASE_CKPT, ROOT, RunLayout
 from research.run.manifest import Manifest, data_entry, file_sha256, file_stamp, run_stage
 from research.run.progress import follow_training
@@ -46,11 +47,12 @@ class Run:
     resume: bool = False
     log: Callable[[str], None] = print
     t0: float = field(default_factory=time.time)
+    total: int = 0
     _step: int = 0
 
-    def header(self, title: str, total: int) -> None:
+    def header(self, title: str) -> None:
         self._step += 1
-        self.log(f"\n== [{time.time() - self.t0:.0f}s] {self._step}/{total} {title}")
+        self.log(f"\n== [{time.time() - self.t0:.0f}s] {self._step}/{self.total} {title}")
 
 
 def subprocess_env(layout: RunLayout | None) -> dict:
@@ -136,7 +138,7 @@ def preprocess_command(s: RunSettings, lay: RunLayout, inputs: list[str]) -> lis
     """``python -m preprocess`` for the run; ``--eval_data`` goes in as a contamination file, so none of
     its items is trained on."""
     cmd = [PY, "-m", "preprocess", "--input", *inputs, "--output_dir", lay.data_dir, "--eval_size", s.eval_size,
-           "--seed", s.seed]
+           "--seed", s.seed, "--logic_style", s.logic_style]
     return cmd + (["--contamination", s.eval_data] if s.eval_data else [])
 
 
@@ -146,31 +148,40 @@ def stage_preprocess(run: Run, entries: list[dict]) -> None:
     s, lay = run.settings, run.layout
     cmd = preprocess_command(s, lay, [e["path"] for e in entries])
     inputs = {"data": [e["sha256"] for e in entries], "eval_size": s.eval_size, "seed": s.seed}
+    if s.logic_input:
+        inputs["logic_style"] = s.logic_style
     if s.eval_data:
         inputs["eval_data"] = file_sha256(s.eval_data)
     outputs = [lay.conversations, lay.data_report] + ([lay.eval_items] if s.eval_size else [])
     run_stage(run.manifest, "preprocess", inputs, outputs, lambda: run_command(lay, "preprocess", cmd), log=run.log)
 
 
-def mindrecord_command(s: RunSettings, lay: RunLayout) -> list:
-    """``python -m research.llama3.mindrecord`` with the run's config, seq_length, template and tokenizer file.
+def mindrecord_command(s: RunSettings, lay: RunLayout, conversations: Path | None = None) -> list:
+    """``python -m research.llama3.mindrecord`` with the run's config, seq_length, template and tokenizer file,
+    on ``conversations`` (default: the run's preprocessed ones).
 
     Samples that do not fit seq_length or the eval's ``max_new_tokens`` are dropped and counted
     (``--drop_overlong``), never truncated: a cut target trains on a CoT without its answer. ``--smoke``'s
-    24 new tokens only keep its eval short, so there the budget is reported but nothing is dropped.
+    24 new tokens only keep its eval short, so there the budget is reported but nothing is dropped. With
+    logic input the budget is the larger of eval.math's and eval.logic's (a thinking-style target is
+    longer than a math one).
     """
-    cmd = [PY, "-m", "research.llama3.mindrecord", "--dataset_type", "qa", "--input_glob", lay.conversations,
+    budget = max(s.max_new_tokens, s.logic_max_new_tokens) if s.logic_input else s.max_new_tokens
+    cmd = [PY, "-m", "research.llama3.mindrecord", "--dataset_type", "qa",
+           "--input_glob", conversations or lay.conversations,
            "--config", s.config, "--seq_length", s.seq_length, "--template", s.template,
-           "--output_file", lay.mindrecord, "--max_new_tokens", s.max_new_tokens]
+           "--output_file", lay.mindrecord, "--max_new_tokens", budget]
     cmd += [] if s.smoke else ["--drop_overlong"]
     return cmd + (["--model_file", s.vocab_file] if s.vocab_file else [])
 
 
-def stage_mindrecord(run: Run) -> None:
-    """Tokenize the conversations into ``train.mindrecord`` with the YAML's tokenizer and the run's template."""
+def stage_mindrecord(run: Run, conversations: Path | None = None) -> None:
+    """Tokenize the conversations (default: the run's preprocessed ones; a bag's own file for a bag run)
+    into ``train.mindrecord`` with the YAML's tokenizer and the run's template."""
     s, lay = run.settings, run.layout
-    cmd = mindrecord_command(s, lay)
-    inputs = {"preprocess": run.manifest.stage_key("preprocess"), "config": file_sha256(s.config),
+    cmd = mindrecord_command(s, lay, conversations)
+    source = run.manifest.stage_key("preprocess") if conversations is None else file_sha256(conversations)
+    inputs = {"preprocess": source, "config": file_sha256(s.config),
               "seq_length": s.seq_length, "template": s.template,
               "vocab_file": file_stamp(s.vocab_file) if s.vocab_file else None}
     run_stage(run.manifest, "mindrecord", inputs, [lay.mindrecord, lay.mindrecord_report],
@@ -238,8 +249,9 @@ def stage_train(run: Run, base: Path) -> None:
     output goes to ``train.log``. With ``resume`` an unfinished training continues from its newest
     full-state checkpoint (MindFormers ``resume_training``)."""
     s, lay = run.settings, run.layout
-    inputs = {"mindrecord": run.manifest.stage_key("mindrecord"), "base": run.manifest.stage_key("base"),
-              "config": file_sha256(s.config), "stop_step": s.stop_step, "save_steps": s.save_steps,
+    # A bag run has no base stage of its own: it records the stamp of its parent's base checkpoint.
+    inputs = {"mindrecord": run.manifest.stage_key("mindrecord"),
+              "base": run.manifest.stage_key("base") or file_stamp(base), "config": file_sha256(s.config), "stop_step": s.stop_step, "save_steps": s.save_steps,
               "seed": s.seed, "backend": s.backend, "device": s.device, "worker_num": s.worker_num}
 
     def work():
@@ -278,6 +290,7 @@ class EvalStep:
         args: further CLI arguments.
         baseline: pass the base model's ``metrics.json`` as ``--baseline`` (lora only).
         template: the CLI takes ``--template``.
+        adapters: LoRA checkpoints voting together (``--bags``) instead of the run's ``lora.ckpt``.
     """
 
     name: str
@@ -288,6 +301,7 @@ class EvalStep:
     args: tuple = ()
     baseline: bool = False
     template: bool = True
+    adapters: tuple = ()
 
 
 def before_after(name: str, module: str, items_option: str, items: str, args: tuple = (),
@@ -298,19 +312,59 @@ def before_after(name: str, module: str, items_option: str, items: str, args: tu
 
 
 def math_plan(settings: RunSettings, layout: RunLayout) -> list[EvalStep]:
-    """Math accuracy before/after fine-tuning on ``--eval_data`` or the held-out split."""
+    """Math accuracy before/after fine-tuning on ``--eval_data`` or the held-out split (``eval.math``
+    skips logic items)."""
     items = settings.eval_data or layout.eval_items
     return before_after("math", "eval.math", "--items", items,
                         ("--max_new_tokens", settings.max_new_tokens, "--batch_size", 25))
 
 
-# One plan per --task: a later `logic` task adds its function here (and its name to settings.TASKS).
-EVAL_PLANS = {"math": math_plan}
+def logic_plan(settings: RunSettings, layout: RunLayout) -> list[EvalStep]:
+    """Logic accuracy before/after (``eval.logic``: sub-questions and whole problems beside chance, with
+    votes) on the same items, asked in the training records' ``logic_style``; with ``--bags`` the
+    "after" model is the vote of every bag's adapter."""
+    items = settings.eval_data or layout.eval_items
+    args = ("--style", settings.logic_style, "--max_new_tokens", settings.logic_max_new_tokens, "--batch_size", 25,
+            *(("--num_samples", settings.logic_votes) if settings.logic_votes else ()))
+    base, lora = before_after("logic", "eval.logic", "--items", items, args, baseline=False)
+    adapters = tuple(str(layout.bag(k).lora) for k in range(settings.bags))
+    return [base, replace(lora, adapters=adapters)]
+
+
+EVAL_PLANS = {"math": math_plan, "logic": logic_plan}
+
+
+def eval_graders(settings: RunSettings, layout: RunLayout) -> list[str]:
+    """Which graders (keys of :data:`EVAL_PLANS`) a run's evaluation items need.
+
+    ``--task math``/``logic``: that one. ``auto``: ``logic`` when the items have logic records, ``math``
+    when they have others (a mixed file gets both, each grading its own items); items are the held-out
+    split (counted per category in ``data/report.json``) or ``--eval_data`` (read as preprocess reads it).
+
+    Raises:
+        StageFailed: ``--task logic`` or ``--bags`` with no logic item to evaluate.
+    """
+    if settings.task == "math":
+        return ["math"]
+    if settings.eval_data:
+        records = read_records(settings.eval_data)[0]
+        has_logic, has_math = any("logic" in r for r in records), any("logic" not in r for r in records)
+    else:
+        per = json.loads(layout.data_report.read_text(encoding="utf-8")).get("per_category", {})
+        held_out = {cat: c.get("eval", 0) for cat, c in per.items()}
+        has_logic = held_out.get("logic", 0) > 0
+        has_math = any(n > 0 for cat, n in held_out.items() if cat != "logic")
+    if (settings.task == "logic" or settings.bags) and not has_logic:
+        where = settings.eval_data or layout.data_report
+        raise StageFailed(f"no logic items to evaluate in {where} (--task logic / --bags need them)")
+    if settings.task == "logic":
+        return ["logic"]
+    return (["math"] if has_math or not has_logic else []) + (["logic"] if has_logic else [])
 
 
 def eval_plan(settings: RunSettings, layout: RunLayout) -> list[EvalStep]:
-    """The evaluation steps of a finetune run, chosen by its task."""
-    return EVAL_PLANS[settings.task](settings, layout)
+    """The evaluation steps of a finetune run (after preprocess): one plan per grader it needs."""
+    return [step for grader in eval_graders(settings, layout) for step in EVAL_PLANS[grader](settings, layout)]
 
 
 def eval_command(s: RunSettings, lay: RunLayout, step: EvalStep, base: Path, backend: str | None = None,
@@ -326,7 +380,7 @@ def eval_command(s: RunSettings, lay: RunLayout, step: EvalStep, base: Path, bac
     if limit:
         cmd += ["--limit", limit]
     if step.model == "lora":
-        cmd += ["--lora_checkpoint", lay.lora]
+        cmd += ["--lora_checkpoint", *(step.adapters or [lay.lora])]
         if step.baseline:
             cmd += ["--baseline", lay.eval_dir(step.name, "base") / "metrics.json"]
     return [str(c) for c in cmd]
@@ -343,7 +397,8 @@ def stage_eval(run: Run, step: EvalStep, base: Path, backend: str | None = None,
     cmd = eval_command(run.settings, lay, step, base, backend, template, limit)
     inputs = {"items": file_sha256(step.items), "base": run.manifest.stage_key("base"), "cmd": cmd[3:]}
     if step.model == "lora":
-        inputs["train"] = run.manifest.stage_key("train") or file_sha256(lay.lora)
+        inputs["train"] = (run.manifest.stage_key("train") or file_sha256(lay.lora)) if not step.adapters else \
+            [file_sha256(a) for a in step.adapters]
         if step.baseline:
             inputs["baseline"] = run.manifest.stage_key(f"eval_{step.name}_base")
     run_stage(run.manifest, f"eval_{step.name}_{step.model}", inputs, [out / "metrics.json"],
@@ -360,33 +415,68 @@ def stage_report(run: Run) -> None:
                                                   "--wall_s", round(time.time() - run.t0)]), force=True, log=run.log)
 
 
+def stage_bags(run: Run, base: Path) -> None:
+    """``--bags N``: draw N random subsets of the training conversations (``preprocess.bagging``, seed
+    = the run's), then for bag k a normal run directory ``bags/bag_NN/`` (its own ``run.json``, settings
+    with seed + k) with its MindRecord and LoRA training on the run's base checkpoint. Each bag is a
+    stage of the run's manifest too, so a finished bag is skipped when the run is repeated or resumed."""
+    s, lay = run.settings, run.layout
+    cmd = [PY, "-m", "preprocess.bagging", "--input", lay.conversations, "--n", s.bags, "--fraction", s.bag_fraction,
+           "--seed", s.seed, "--output_dir", lay.bags_dir]
+    run_stage(run.manifest, "bags", {"preprocess": run.manifest.stage_key("preprocess"), "n": s.bags,
+                                     "fraction": s.bag_fraction, "seed": s.seed}, [lay.bags_dir / "bags.json"],
+              lambda: run_command(lay, "bags", cmd, lay.log("bags")), log=run.log)
+    for k in range(s.bags):
+        bag_lay = lay.bag(k)
+        bag_settings = replace(s, seed=s.seed + k, bags=0)
+
+        def work(bag_lay=bag_lay, bag_settings=bag_settings):
+            bag = Run(bag_lay, Manifest.create(bag_lay, bag_settings.to_dict()), bag_settings, resume=run.resume,
+                      log=run.log)
+            stage_mindrecord(bag, bag_lay.root / "conversations.json")
+            stage_train(bag, base)
+
+        run.log(f"  bag {k:02d}: {bag_lay.root} (seed {bag_settings.seed})")
+        run_stage(run.manifest, f"bag_{k:02d}", {"bags": run.manifest.stage_key("bags"), "base": str(base),
+                                                 "seed": s.seed + k},
+                  [bag_lay.lora, bag_lay.loss_log], work, force=run.resume, log=run.log)
+
+
 def finetune(run: Run) -> Path:
     """All stages of a fine-tuning run, in order; returns the report's path.
 
     Raises:
-        StageFailed: a stage's process failed (the manifest records it ``failed``).
+        StageFailed: a stage's process failed (the manifest records it ``failed``), or the held-out
+            items have nothing for the run's task to grade.
     """
     s = run.settings
-    plan = eval_plan(s, run.layout)
-    total = 6 + len(plan)
-    run.header("data", total)
+    run.total = 8 + (1 + s.bags if s.bags else 0)  # refined once preprocess says which graders run
+    run.header("data")
     entries = stage_data(run)
-    run.header("preprocess (validate, dedup, classify, CoT + verify, split)", total)
+    run.header("preprocess (validate, dedup, classify, CoT + verify, split)")
     stage_preprocess(run, entries)
-    run.header(f"MindRecord (seq_length {s.seq_length}, template {s.template})", total)
+    plan = eval_plan(s, run.layout)
+    run.total = 6 + (1 if s.bags else 0) + len(plan)
+    for grader in dict.fromkeys(step.name for step in plan):
+        run.log(f"  graded with eval.{grader}")
+    run.header(f"MindRecord (seq_length {s.seq_length}, template {s.template})")
     stage_mindrecord(run)
-    run.header("base checkpoint", total)
+    run.header("base checkpoint")
     base = stage_base(run)
     run.header(f"LoRA fine-tuning ({s.backend}, {s.stop_step or 'all epochs'} steps, {s.worker_num} worker(s)"
-               f"{', resumed' if run.resume else ''})", total)
+               f"{', resumed' if run.resume else ''})")
     stage_train(run, base)
     params = json.loads(run.layout.params.read_text(encoding="utf-8"))
     run.log(f"  trainable params: {params['trainable']:,} of {params['total']:,} (ratio {params['ratio']:.6f}); "
             f"full log: {run.layout.log('train')}")
+    if s.bags:
+        run.header(f"bagging: {s.bags} adapters, each on {s.bag_fraction:.0%} of the training data")
+        stage_bags(run, base)
     for step in plan:
-        run.header(f"evaluate {step.name} ({'before' if step.model == 'base' else 'after'} fine-tuning, "
-                   f"{s.eval_backend})", total)
+        who = "before" if step.model == "base" else (f"after, vote of {len(step.adapters)} bags" if step.adapters
+                                                     else "after")
+        run.header(f"evaluate {step.name} ({who} fine-tuning, {s.eval_backend})")
         stage_eval(run, step, base)
-    run.header("report", total)
+    run.header("report")
     stage_report(run)
     return run.layout.report
