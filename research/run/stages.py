@@ -473,9 +473,9 @@ def finetune(run: Run) -> Path:
         run.header(f"bagging: {s.bags} adapters, each on {s.bag_fraction:.0%} of the training data")
         stage_bags(run, base)
     for step in plan:
-        who = "before" if step.model == "base" else (f"after, vote of {len(step.adapters)} bags" if step.adapters
-                                                     else "after")
-        run.header(f"evaluate {step.name} ({who} fine-tuning, {s.eval_backend})")
+        who = "before fine-tuning" if step.model == "base" else "after fine-tuning" + (
+            f": vote of {len(step.adapters)} bag adapters" if step.adapters else "")
+        run.header(f"evaluate {step.name} ({who}, {s.eval_backend})")
         stage_eval(run, step, base)
     run.header("report")
     stage_report(run)
