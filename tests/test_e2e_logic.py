@@ -3,7 +3,7 @@ Verified generated puzzles (preprocess.augment_logic) and generated contest math
 detection picks the seq512 tiny config, each grader evaluates its own held-out items (eval.math and
 eval.logic), two bag adapters are trained as run directories of their own and vote "after", and the
 report shows the logic section with before/after, chance and votes. A second identical command skips
-every stage but the report."""
+every stage but the report; after a bag's adapter is lost, only that bag trains again."""
 import json
 import os
 import subprocess
@@ -84,3 +84,17 @@ def test_logic_smoke_with_bags(tmp_path):
 
     again = _finetune(args, tmp_path, env)  # the same command: everything but the report is skipped
     assert again.count("skipped: done in an earlier attempt") == len(STAGES) - 1
+
+    # A lost adapter: only that bag trains again (its MindRecord is kept), the other bag is untouched.
+    finished = {name: rec["finished"] for name, rec in manifest.stages.items()}
+    bag_finished = {k: {n: r["finished"] for n, r in Manifest.require(RunLayout(run / "bags" / f"bag_{k:02d}"))
+                        .stages.items()} for k in range(2)}
+    (run / "bags" / "bag_01" / "lora.ckpt").unlink()
+    _finetune(args, tmp_path, env)
+    stages = Manifest.require(RunLayout(run)).stages
+    assert all(stages[n]["status"] == "done" for n in STAGES) and (run / "bags" / "bag_01" / "lora.ckpt").is_file()
+    assert stages["bag_00"]["finished"] == finished["bag_00"] and stages["train"]["finished"] == finished["train"]
+    assert stages["bag_01"]["finished"] != finished["bag_01"]
+    bag1 = Manifest.require(RunLayout(run / "bags" / "bag_01")).stages
+    assert bag1["mindrecord"]["finished"] == bag_finished[1]["mindrecord"]
+    assert bag1["train"]["finished"] != bag_finished[1]["train"]
