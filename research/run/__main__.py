@@ -172,8 +172,9 @@ def eval_steps(args, run: stages.Run) -> list[stages.EvalStep]:
                                      ("--batch_size", args.batch_size), template=False)
     if args.logic:
         steps += stages.before_after("logic", "eval.logic", "--items", args.logic,
-                                     ("--max_new_tokens", args.max_new_tokens, "--batch_size", args.batch_size,
-                                      "--num_samples", args.num_samples), baseline=False)
+                                     ("--style", s.logic_style, "--max_new_tokens", args.max_new_tokens,
+                                      "--batch_size", args.batch_size, "--num_samples", args.num_samples),
+                                     baseline=False)
     return steps
 
 
