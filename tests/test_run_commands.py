@@ -4,7 +4,8 @@ import pytest
 
 from research.run.layout import ROOT, RunLayout
 from research.run.settings import resolve
-from research.run.stages import before_after, eval_command, math_plan, mindrecord_command, preprocess_command
+from research.run.stages import (before_after, eval_command, exit_text, math_plan, mindrecord_command,
+                                 preprocess_command)
 
 pytestmark = pytest.mark.unit
 
@@ -58,3 +59,8 @@ def test_base_capability_steps_take_no_template(tmp_path):
     base, lora = before_after("base_dev", "eval.base", "--squad", "dev.json", template=False)
     assert "--template" not in eval_command(s, layout, lora, tmp_path / "b.ckpt")
     assert _value(eval_command(s, layout, base, tmp_path / "b.ckpt"), "--squad") == "dev.json"
+
+
+def test_a_killed_stage_names_the_likely_cause():
+    assert exit_text(1) == "exit 1"
+    assert "out-of-memory killer" in exit_text(-9) and "dmesg" in exit_text(-9)

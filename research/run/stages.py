@@ -75,6 +75,14 @@ def _tail(path: Path, n: int = LOG_TAIL_LINES) -> str:
         return ""
 
 
+def exit_text(rc: int) -> str:
+    """A process's exit status for an error message; SIGKILL (-9) is named, as on a shared host it is
+    most often the kernel's OOM killer, which leaves nothing in the process's own log."""
+    if rc == -9:
+        return "exit -9: killed by SIGKILL, usually the out-of-memory killer (see dmesg); free memory and rerun"
+    return f"exit {rc}"
+
+
 def run_command(layout: RunLayout, stage: str, cmd: list, log: Path | None = None, tee_stderr: bool = False) -> None:
     """Run ``cmd`` from the repository root. With ``log``: stderr (and stdout unless ``tee_stderr``)
     goes to that file; ``tee_stderr`` also copies stderr to the console (progress bars).
@@ -100,7 +108,7 @@ def run_command(layout: RunLayout, stage: str, cmd: list, log: Path | None = Non
                 rc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
     if rc != 0:
         where = f"; see {log}:\n{_tail(log)}" if log else ""
-        raise StageFailed(f"stage {stage} failed (exit {rc}){where}")
+        raise StageFailed(f"stage {stage} failed ({exit_text(rc)}){where}")
 
 
 # --- finetune stages -------------------------------------------------------------------------------
@@ -270,7 +278,7 @@ def stage_train(run: Run, base: Path) -> None:
                 proc.wait()
                 raise
         if rc != 0:
-            raise StageFailed(f"stage train failed (exit {rc}); see {lay.log('train')}:\n{_tail(lay.log('train'))}")
+            raise StageFailed(f"stage train failed ({exit_text(rc)}); see {lay.log('train')}:\n{_tail(lay.log('train'))}")
 
     run_stage(run.manifest, "train", inputs, [lay.lora, lay.loss_log, lay.params], work, log=run.log)
 
