@@ -187,6 +187,10 @@ def test_preprocess_and_bag_mindrecord_commands(tianchi, tmp_path):
     mr = [str(c) for c in mindrecord_command(s, bag, bag.root / "conversations.json")]
     assert mr[mr.index("--input_glob") + 1] == str(bag.root / "conversations.json")
     assert mr[mr.index("--output_file") + 1] == str(bag.mindrecord) and mr[mr.index("--seq_length") + 1] == "512"
+    # the token budget of the records is the longest answer any grader allows: thinking's 256 > math's 24
+    assert mr[mr.index("--max_new_tokens") + 1] == "256"
+    plain = [str(c) for c in mindrecord_command(resolve({"data": [tianchi]}), layout)]
+    assert plain[plain.index("--max_new_tokens") + 1] == "192" and "--drop_overlong" in plain
 
 
 def test_header_counts_refine_after_preprocess(tmp_path):
