@@ -75,7 +75,9 @@ def manifest_sections(manifest: Manifest | None) -> dict:
     settings = {"code version": manifest.data.get("code_version"), "config": s.get("config"),
                 "base checkpoint": s.get("load_checkpoint") or s.get("base_source"),
                 "tokenizer file": s.get("vocab_file") or "(the YAML's processor.tokenizer)",
-                "chat template": s.get("template"), "seq_length": s.get("seq_length"), "seed": s.get("seed"),
+                "chat template": s.get("template"),
+                "training targets": ("pot (expressions, eval --mode pot)" if s.get("target_style") == "pot"
+                                     else f"cot ({s.get('cot_style', 'steps')})"), "seq_length": s.get("seq_length"), "seed": s.get("seed"),
                 "backend / workers": f"{s.get('backend')} / {s.get('worker_num')}",
                 "evaluation": f"{s.get('task')} on {s.get('eval_data') or 'the held-out split'} "
                               f"({s.get('eval_backend')})"}
@@ -149,8 +151,13 @@ def build_sections(run_dir: Path, wall_s: float | None = None) -> dict:
     logic = [_load_json(layout.eval_dir("logic", model) / "metrics.json") for model in ("base", "lora")]
     if before:
         text = accuracy_table(after, before) if after else accuracy_table(before)
-        if after and "tool_assisted" in after:
-            text += "\nPoT expressions that could not be used (after):\n\n" + format_failures(after["tool_assisted"])
+        for label, metrics in (("before", before), ("after", after)):
+            if metrics and "tool_assisted" in metrics:
+                text += f"\nPoT expressions that could not be used ({label}):\n\n" + format_failures(metrics["tool_assisted"])
+        if "tool_assisted" in before and before["source"].get("fewshot"):
+            text += (f"\nBefore: the base model prompted with the worked examples of `{before['source']['fewshot']}` "
+                     f"and no chat template (untrained, it writes no `算式：` otherwise); after: the run's "
+                     f"template, no examples, as it was trained.\n")
         text += (f"\nRule: `{before['rule']}` (eval/compare.py): the final number of the generation "
                  f"(or its `\\boxed{{}}`) against the reference answer. Generation: greedy, transformers "
                  f"(PyTorch, KV cache) on weights converted from the MindFormers checkpoint.\n")

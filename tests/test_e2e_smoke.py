@@ -65,3 +65,37 @@ def test_smoke_chain(tmp_path):
         assert "train: 100%" in proc.stderr and "8/8" in proc.stderr  # the progress bar over steps
     finally:
         subprocess.run(["rm", "-rf", str(run)], check=False)
+
+
+def test_smoke_chain_pot_mode(tmp_path):
+    """`--smoke --target_style pot`: expression targets trained, both evals in eval.math --mode pot (the
+    base prompted with the PoT worked examples), and report.md with tool-free and tool-assisted columns."""
+    run_id = f"pytest-smoke-pot-{os.getpid()}"
+    run = ROOT / "logs" / run_id
+    env = {**os.environ, "LOCAL_DEFAULT_PATH": str(tmp_path / "mf")}
+    try:
+        proc = subprocess.run(["bash", str(ROOT / "scripts" / "finetune.sh"), "--smoke", "--target_style", "pot",
+                               "--eval_limit", "12", "--run_id", run_id],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200)
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+        settings = Manifest.require(RunLayout(run)).settings
+        assert (settings["target_style"], settings["eval_limit"]) == ("pot", 12)
+
+        targets = [c["conversations"][-1]["value"] for c in json.loads((run / "data" / "conversations.json").read_text())]
+        assert sum("算式：" in t for t in targets) > 0.8 * len(targets)  # the computational categories
+
+        base, lora = (json.loads((run / "eval" / which / "metrics.json").read_text()) for which in ("math_base", "math_lora"))
+        for metrics in (base, lora):
+            assert metrics["mode"] == "pot" and metrics["overall"]["total"] == 12
+            assert metrics["tool_assisted"]["overall"]["total"] == 12
+        assert base["source"]["fewshot"].endswith("configs/eval/pot_fewshot.jsonl") and base["source"]["template"] == "none"
+        assert lora["source"]["fewshot"] is None and lora["source"]["template"] == "vicuna_v1.1"
+
+        report = (run / "report.md").read_text()
+        for heading in ("| training targets | pot (expressions, eval --mode pot) |",
+                        "| category | n | tool-free before | tool-assisted (PoT) before | tool-free after "
+                        "| tool-assisted (PoT) after |", "PoT expressions that could not be used", "**overall**"):
+            assert heading in report
+        assert "(missing" not in report
+    finally:
+        subprocess.run(["rm", "-rf", str(run)], check=False)

@@ -14,8 +14,9 @@ from pathlib import Path
 from preprocess.logic import STYLES
 from research.run.layout import RunLayout
 from research.run.manifest import Manifest
-from research.run.settings import (BACKENDS, EVAL_BACKENDS, TASKS, RunSettings, SettingsError,
-                                   check_option_conflicts, config_path_for, resolve, resume_options_conflict)
+from research.run.settings import (BACKENDS, COT_STYLES, EVAL_BACKENDS, TARGET_STYLES, TASKS, RunSettings,
+                                   SettingsError, check_option_conflicts, config_path_for, resolve,
+                                   resume_options_conflict)
 from research.run import stages
 
 FINETUNE_HELP = """\
@@ -25,6 +26,10 @@ math accuracy before and after on held-out items. Everything lands in logs/<run-
 logs/<run-id>/run.json (settings, data hashes, code version, each stage's outputs, status and time).
 A stage whose outputs are complete and whose inputs are unchanged is skipped, so running the same
 command again only redoes what failed; --resume continues an interrupted training.
+
+--target_style pot trains on expressions ('算式：...') and evaluates before and after with
+eval.math --mode pot (tool-free and tool-assisted columns; the base model prompted with the worked
+examples of configs/eval/pot_fewshot.jsonl). The base model's evaluation is cached in .cache/eval/.
 
 --smoke changes defaults only (tiny config, 400 samples, 20 eval items, 8 steps, 24 new tokens);
 options given explicitly win. Conflicting options are errors naming both.
@@ -75,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="logic: also train N adapters on random subsets of the training data (bags/bag_NN/, each a "
                          "run directory, seed + k); 'after' is their eval.logic vote (N >= 2)")
     ft.add_argument("--bag_fraction", type=float, metavar="F", help="share of the data in each bag (default 0.8)")
+    ft.add_argument("--target_style", choices=TARGET_STYLES,
+                    help="training targets: cot (step-by-step text, default) or pot (an expression '算式：...' "
+                         "executed at evaluation; the report then has tool-free and tool-assisted columns, and the "
+                         "base model is prompted with configs/eval/pot_fewshot.jsonl)")
+    ft.add_argument("--cot_style", choices=COT_STYLES,
+                    help="text of cot targets: steps (default: one small re-checked operation a line) or classic")
+    ft.add_argument("--eval_limit", type=int, metavar="N",
+                    help="evaluate only the first N items of the eval file (default: all)")
     ft.add_argument("--num_samples", type=int, metavar="N", help="generated corpus size without --data (default 3000)")
     ft.add_argument("--eval_size", type=int, metavar="N", help="held-out items, never trained on (default 100)")
     ft.add_argument("--stop_step", type=int, metavar="N", help="training steps (default 120; 0 = the YAML's epochs)")
@@ -124,7 +137,8 @@ def _layout(args) -> RunLayout:
 
 SETTING_OPTIONS = ("data", "eval_data", "config", "load_checkpoint", "vocab_file", "template", "task", "num_samples",
                    "eval_size", "stop_step", "max_new_tokens", "seed", "save_steps", "worker_num", "backend",
-                   "device", "smoke", "logic_style", "logic_votes", "bags", "bag_fraction")
+                   "device", "smoke", "logic_style", "logic_votes", "bags", "bag_fraction",
+                   "target_style", "cot_style", "eval_limit")
 
 
 def prepare_finetune(args) -> stages.Run:
@@ -163,8 +177,7 @@ def eval_steps(args, run: stages.Run) -> list[stages.EvalStep]:
     steps = []
     math_items = args.math or s.eval_data or str(lay.eval_items)
     if Path(math_items).is_file():
-        steps += stages.before_after("math", "eval.math", "--items", math_items,
-                                     ("--max_new_tokens", args.max_new_tokens, "--batch_size", args.batch_size))
+        steps += stages.math_steps(s, math_items, args.max_new_tokens, args.batch_size)
     else:
         print(f"== math: no items ({math_items} does not exist; give --math FILE)")
     for squad in args.squad:

@@ -19,6 +19,9 @@ Rules (each has a unit test in tests/test_run_settings.py):
 - Logic answers are a letter: ``eval.logic`` gets 16 new tokens (256 with ``--logic_style thinking``)
   unless ``--max_new_tokens`` is given.
 - ``--bags N`` (N >= 2) votes with ``eval.logic``, so it needs logic input; ``--bag_fraction`` needs ``--bags``.
+- ``--target_style pot`` trains on expressions (preprocess/pot.py) and evaluates with ``eval.math --mode pot``
+  (tool-free and tool-assisted columns); ``--cot_style`` picks the text of CoT targets only, so beside
+  ``pot`` it is an error. ``--eval_limit N`` evaluates the first N items of the eval file (>= 1).
 """
 from __future__ import annotations
 
@@ -34,10 +37,13 @@ from research.run.layout import (DEFAULT_CONFIG, LOGIC_CONFIG, SMOKE_CONFIG, SMO
 
 DEFAULTS = {"num_samples": 3000, "eval_size": 100, "stop_step": 120, "max_new_tokens": 192, "seed": 0,
             "worker_num": 1, "device": "cpu", "template": DEFAULT_TEMPLATE, "task": "auto",
-            "bags": 0, "bag_fraction": 0.8, "logic_style": "plain"}
+            "bags": 0, "bag_fraction": 0.8, "logic_style": "plain",
+            "target_style": "cot", "cot_style": "steps"}
 SMOKE_DEFAULTS = {"num_samples": 400, "eval_size": 20, "stop_step": 8, "max_new_tokens": 24}
 BACKENDS = ("mindformers", "torch")
 EVAL_BACKENDS = ("transformers", "mindformers")
+TARGET_STYLES = ("cot", "pot")  # python -m preprocess --target_style
+COT_STYLES = ("steps", "classic")  # python -m preprocess --cot_style
 TASKS = ("auto", "math", "logic")  # research.run.stages.EVAL_PLANS has one plan per grader
 # Generation budget of eval.logic per logic style: a plain answer is one letter.
 LOGIC_MAX_NEW_TOKENS = {"plain": 16, "thinking": 256}
@@ -86,6 +92,10 @@ class RunSettings:
     bags: int = 0
     bag_fraction: float = 0.8
     smoke: bool = False
+    # Defaults keep run.json files written before these options readable (RunSettings.from_dict).
+    target_style: str = "cot"
+    cot_style: str = "steps"
+    eval_limit: int | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -143,6 +153,11 @@ def check_option_conflicts(options: dict) -> str:
     if "eval_data" in given and "eval_size" in given:
         raise SettingsError("--eval_data evaluates on that file instead of a held-out split; "
                             "--eval_size holds one out: give one of them")
+    if given.get("target_style") == "pot" and "cot_style" in given:
+        raise SettingsError("--cot_style chooses the text of CoT targets; --target_style pot trains on "
+                            "expressions instead: give one of them")
+    if given.get("eval_limit", 1) < 1:
+        raise SettingsError(f"--eval_limit must be >= 1, got {given['eval_limit']}")
     if "data" in given and "num_samples" in given:
         raise SettingsError("--num_samples sizes the generated corpus; with --data nothing is generated")
     check_logic_options(given)
@@ -267,6 +282,9 @@ def resolve(options: dict) -> RunSettings:
     template = pick("template")
     if template not in TEMPLATES:
         raise SettingsError(f"--template {template!r} unknown; known: {', '.join(sorted(TEMPLATES))}")
+    for name, known in (("target_style", TARGET_STYLES), ("cot_style", COT_STYLES)):
+        if pick(name) not in known:
+            raise SettingsError(f"--{name} {pick(name)!r} unknown; known: {', '.join(known)}")
     style = pick("logic_style")
 
     eval_data = _existing(given.get("eval_data"), "--eval_data")
@@ -280,7 +298,8 @@ def resolve(options: dict) -> RunSettings:
         worker_num=worker_num, backend=backend, device=device, eval_backend=eval_backend_for(config_path),
         task=pick("task"), logic_input=logic, logic_style=style,
         logic_max_new_tokens=given.get("max_new_tokens", LOGIC_MAX_NEW_TOKENS[style]),
-        logic_votes=given.get("logic_votes"), bags=pick("bags"), bag_fraction=pick("bag_fraction"), smoke=smoke)
+        logic_votes=given.get("logic_votes"), bags=pick("bags"), bag_fraction=pick("bag_fraction"), smoke=smoke,
+        target_style=pick("target_style"), cot_style=pick("cot_style"), eval_limit=given.get("eval_limit"))
 
 
 def resume_options_conflict(options: dict) -> list[str]:

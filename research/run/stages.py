@@ -16,9 +16,11 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from preprocess.readers import read_records
+from research.run import eval_cache
 from research.run.layout import DEFAULT_BASE_CKPT, ROOT, RunLayout
 from research.run.manifest import Manifest, data_entry, file_sha256, file_stamp, run_stage
 from research.run.progress import follow_training
@@ -146,7 +148,9 @@ def preprocess_command(s: RunSettings, lay: RunLayout, inputs: list[str]) -> lis
     """``python -m preprocess`` for the run; ``--eval_data`` goes in as a contamination file, so none of
     its items is trained on."""
     cmd = [PY, "-m", "preprocess", "--input", *inputs, "--output_dir", lay.data_dir, "--eval_size", s.eval_size,
-           "--seed", s.seed, "--logic_style", s.logic_style]
+           "--seed", s.seed, "--logic_style", s.logic_style,
+           "--target_style", s.target_style]
+    cmd += ["--cot_style", s.cot_style] if s.target_style == "cot" else []
     return cmd + (["--contamination", s.eval_data] if s.eval_data else [])
 
 
@@ -155,7 +159,8 @@ def stage_preprocess(run: Run, entries: list[dict]) -> None:
     nothing is held out and the file's items are left out of training (the contamination check)."""
     s, lay = run.settings, run.layout
     cmd = preprocess_command(s, lay, [e["path"] for e in entries])
-    inputs = {"data": [e["sha256"] for e in entries], "eval_size": s.eval_size, "seed": s.seed}
+    inputs = {"data": [e["sha256"] for e in entries], "eval_size": s.eval_size, "seed": s.seed,
+              "target_style": s.target_style, "cot_style": s.cot_style}
     if s.logic_input:
         inputs["logic_style"] = s.logic_style
     if s.eval_data:
@@ -319,12 +324,31 @@ def before_after(name: str, module: str, items_option: str, items: str, args: tu
             EvalStep(name, module, items_option, str(items), "lora", args, baseline, template)]
 
 
+POT_FEWSHOT = ROOT / "configs" / "eval" / "pot_fewshot.jsonl"
+
+
+def math_steps(settings: RunSettings, items: str | Path, max_new_tokens: int, batch_size: int) -> list[EvalStep]:
+    """``eval.math`` before/after fine-tuning on ``items``, in the mode the run trained for.
+
+    ``target_style pot``: both evals run ``eval.math --mode pot`` (tool-free and tool-assisted columns).
+    The base model has never seen the ``算式：`` form, so asked plainly it writes no expression and its
+    tool-assisted column measures nothing; its "before" is therefore prompted with the PoT worked
+    examples (``--fewshot configs/eval/pot_fewshot.jsonl --template none``, how issue 12 measured the
+    untrained model at 65/100), the "after" with the run's template and no examples, as it was trained.
+    """
+    args = ("--max_new_tokens", max_new_tokens, "--batch_size", batch_size)
+    if settings.target_style == "cot":
+        return before_after("math", "eval.math", "--items", items, args)
+    args += ("--mode", "pot")
+    return [EvalStep("math", "eval.math", "--items", str(items), "base",
+                     (*args, "--fewshot", POT_FEWSHOT, "--template", "none"), False, template=False),
+            EvalStep("math", "eval.math", "--items", str(items), "lora", args, True)]
+
+
 def math_plan(settings: RunSettings, layout: RunLayout) -> list[EvalStep]:
     """Math accuracy before/after fine-tuning on ``--eval_data`` or the held-out split (``eval.math``
     skips logic items)."""
-    items = settings.eval_data or layout.eval_items
-    return before_after("math", "eval.math", "--items", items,
-                        ("--max_new_tokens", settings.max_new_tokens, "--batch_size", 25))
+    return math_steps(settings, settings.eval_data or layout.eval_items, settings.max_new_tokens, 25)
 
 
 def logic_plan(settings: RunSettings, layout: RunLayout) -> list[EvalStep]:
@@ -404,14 +428,24 @@ def stage_eval(run: Run, step: EvalStep, base: Path, backend: str | None = None,
     out = lay.eval_dir(step.name, step.model)
     cmd = eval_command(run.settings, lay, step, base, backend, template, limit)
     inputs = {"items": file_sha256(step.items), "base": run.manifest.stage_key("base"), "cmd": cmd[3:]}
+    stage = f"eval_{step.name}_{step.model}"
+
+    def evaluate():
+        run_command(lay, stage, cmd, lay.log(stage), tee_stderr=True)
+
+    work = evaluate
     if step.model == "lora":
         inputs["train"] = (run.manifest.stage_key("train") or file_sha256(lay.lora)) if not step.adapters else \
             [file_sha256(a) for a in step.adapters]
         if step.baseline:
             inputs["baseline"] = run.manifest.stage_key(f"eval_{step.name}_base")
-    run_stage(run.manifest, f"eval_{step.name}_{step.model}", inputs, [out / "metrics.json"],
-              lambda: run_command(lay, f"eval_{step.name}_{step.model}", cmd,
-                                  lay.log(f"eval_{step.name}_{step.model}"), tee_stderr=True), log=run.log)
+    elif run.settings.base_source != "random_init":  # --smoke's base lives and dies with its run
+        # the base model's result depends on nothing the run trained: shared across runs
+        key = eval_cache.cache_key(cmd, step.items, base, run.settings.config, run.manifest.data.get("code_version", ""))
+        inputs["cache_key"] = key
+        work = partial(eval_cache.reuse_or_run, key, out, evaluate, log=run.log)
+
+    run_stage(run.manifest, stage, inputs, [out / "metrics.json"], work, log=run.log)
     return out
 
 
@@ -484,7 +518,7 @@ def finetune(run: Run) -> Path:
         who = "before fine-tuning" if step.model == "base" else "after fine-tuning" + (
             f": vote of {len(step.adapters)} bag adapters" if step.adapters else "")
         run.header(f"evaluate {step.name} ({who}, {s.eval_backend})")
-        stage_eval(run, step, base)
+        stage_eval(run, step, base, limit=s.eval_limit)
     run.header("report")
     stage_report(run)
     return run.layout.report
