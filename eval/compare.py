@@ -48,7 +48,7 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
 from eval.extract import strip_decorations, to_number
-from preprocess.numeric import FLOAT_CATEGORIES, FLOAT_REL_TOL
+from preprocess.numeric import FLOAT_CATEGORIES, float_close
 
 RULES = ("exact", "printed", "round:N")
 DEFAULT_RULE = "exact"
@@ -124,11 +124,10 @@ def is_correct(pred: str | None, ref: str, rule: str = DEFAULT_RULE, category: s
         return False
     if category == "simplify" and not _in_lowest_terms(pred, p):
         return False
-    slack = abs(r) * FLOAT_REL_TOL if category in FLOAT_CATEGORIES else Fraction(0)
-    if abs(p - r) <= slack:
+    if p == r or (category in FLOAT_CATEGORIES and float_close(p, r)):
         return True
     if name == "round":
-        return abs(p - r) <= max(Fraction(1, 2 * 10**places), slack)
+        return abs(p - r) <= Fraction(1, 2 * 10**places)
     if name == "printed":
         printed = _printed_digits(pred)
         ref_printed = _printed_digits(ref)
