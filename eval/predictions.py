@@ -11,9 +11,10 @@ no usable line or no id matching an item is an error; a partial match is a warni
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
+
+from preprocess.readers import decode_line, lone_surrogate
 
 
 @dataclasses.dataclass
@@ -35,14 +36,9 @@ def _json_type(value) -> str:
 
 def _problem(line: bytes, seen: dict, lineno: int) -> tuple[dict | None, str | None]:
     """``(row, None)`` for a good line, ``(None, reason)`` for a bad one."""
-    try:
-        obj = json.loads(line.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        return None, f"not valid UTF-8 (byte {exc.start})"
-    except json.JSONDecodeError as exc:
-        return None, f"not valid JSON ({exc.msg}, column {exc.colno})"
-    except (ValueError, RecursionError) as exc:  # over-long integer literal, absurd nesting
-        return None, f"not usable JSON ({type(exc).__name__}: {str(exc)[:80]})"
+    obj, reason = decode_line(line)
+    if reason:
+        return None, reason
     if not isinstance(obj, dict):
         return None, f"not a JSON object (a JSON {_json_type(obj)})"
     for field in ("id", "generation"):
@@ -53,10 +49,9 @@ def _problem(line: bytes, seen: dict, lineno: int) -> tuple[dict | None, str | N
         return None, f"field 'id' must be a string or integer, got {_json_type(key)}"
     if not isinstance(obj["generation"], str):
         return None, f"field 'generation' must be a string, got {_json_type(obj['generation'])}"
-    try:
-        obj["generation"].encode("utf-8")
-    except UnicodeEncodeError:
-        return None, "field 'generation' holds a lone surrogate (not valid Unicode text)"
+    reason = lone_surrogate(obj["generation"], "generation")
+    if reason:
+        return None, reason
     first = seen.setdefault(str(key), lineno)
     if first != lineno:
         return None, f"duplicate id {str(key)!r} (first on line {first}, which is graded)"

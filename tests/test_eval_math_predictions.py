@@ -72,11 +72,11 @@ def test_bad_lines_rejected_with_file_line_reason_good_ones_graded(tmp_path):
         4: "field 'generation' must be a string, got array",
         5: "field 'generation' missing (keys: ['id'])",
         6: "field 'id' missing (keys: ['generation'])",
-        7: "not valid JSON (Expecting property name enclosed in double quotes, column 2)",
+        7: "not JSON: Expecting property name enclosed in double quotes at column 2",
         9: "duplicate id 'b' (first on line 8, which is graded)",
         10: "field 'id' must be a string or integer, got null",
-        11: "not usable JSON (ValueError: Exceeds the limit",
-        12: "field 'generation' holds a lone surrogate",
+        11: "not JSON: Exceeds the limit (4300 digits) for integer string conversion",
+        12: "lone surrogate U+D800 in generation (invalid UTF-8 or an unpaired \\u escape)",
     }
     for line, reason in expected.items():
         assert f"warning: {preds}:{line}: {reason}" in proc.stderr, (line, proc.stderr)
@@ -97,7 +97,7 @@ def test_invalid_utf8_line_rejected(tmp_path):
     data = b'{"id": "a", "generation": "= a"}\n{"id": "b", "generation": "\xff"}\n'
     proc, preds = _run(tmp_path, data)
     assert proc.returncode == 0, proc.stderr
-    assert f"warning: {preds}:2: not valid UTF-8 (byte 27)" in proc.stderr
+    assert f"warning: {preds}:2: invalid UTF-8 at byte 27" in proc.stderr
 
 
 def test_full_match_prints_no_warning(tmp_path):
