@@ -19,6 +19,7 @@ the same generations, and report.md shows both columns.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -94,7 +95,11 @@ def _predict(args: argparse.Namespace, items: list[dict]) -> list[dict]:
     shots = "".join(f"问题：{ex['problem']}\n解答：{ex['target']}\n\n" for _, ex in examples)
     messages = [f"{shots}问题：{item['problem']}\n解答：" if shots else item["problem"] for item in items]
     prompts = [template.render_prompt(m) if template else m for m in messages]
-    texts = make_generator(args)(prompts)
+    # The worked examples are the same in every prompt: their KV cache is computed once (cut after
+    # the last worked example, where the tokenization of the prefix alone matches the full prompt's).
+    shared = os.path.commonprefix(prompts) if shots and len(prompts) > 1 else ""
+    prefix = shared[:shared.rfind("\n\n") + 2] if "\n\n" in shared else ""
+    texts = make_generator(args)(prompts, prefix=prefix, stop=("\n\n",) if shots else ())
     if shots:  # the answer ends where the next worked example would start (lm-eval-harness' "until")
         texts = [text.lstrip("\n").split("\n\n", 1)[0] for text in texts]
     return [{"id": item["id"], "generation": text} for item, text in zip(items, texts)]

@@ -16,7 +16,9 @@ from research.llama3.model_config import read_model_config  # noqa: F401  (part 
 BACKENDS = ("transformers", "mindformers")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 
-Generator = Callable[[list[str], "Sampling | None"], list[str]]
+# generator(prompts, sampling=None, prefix="", stop=()) -> texts; prefix and stop only save time
+# (the transformers backend caches the shared prefix and stops early; callers still cut at their stop).
+Generator = Callable[..., list[str]]
 
 
 def positive_int(value: str) -> int:
@@ -173,16 +175,16 @@ def make_generator(args: argparse.Namespace, show_progress: bool = True) -> Gene
         lm = MindFormersLM.from_yaml(args.config, args.load_checkpoint, lora_checkpoint=args.lora_checkpoint,
                                      seq_length=args.seq_length, use_past=args.use_past)
         tokenizer = tokenizer_from_config(args.config, args.model_file).hf
-        return lambda prompts, sampling=None: mf_generate(
+        return lambda prompts, sampling=None, prefix="", stop=(): mf_generate(
             lm, tokenizer, prompts, args.max_new_tokens, batch_size=args.batch_size,
             sampling=sampling, show_progress=show_progress)
 
     from eval.generate import generate
 
     model, tokenizer = load_model(args)
-    return lambda prompts, sampling=None: generate(
+    return lambda prompts, sampling=None, prefix="", stop=(): generate(
         model, tokenizer, prompts, args.max_new_tokens, batch_size=args.batch_size,
-        show_progress=show_progress, sampling=sampling)
+        show_progress=show_progress, sampling=sampling, prefix=prefix, stop=stop)
 
 
 def model_source(args: argparse.Namespace) -> dict:

@@ -67,6 +67,12 @@ def write_loss_csv(loss_log: Path, csv_path: Path) -> Path:
     return write_text_atomic(csv_path, pd.read_json(loss_log, lines=True).to_csv(index=False))
 
 
+def _targets(target_style: str, cot_style: str) -> str:
+    return {"pot": "pot (expressions, eval --mode pot)",
+            "pot_cot": f"pot_cot (expression, then {cot_style} CoT; eval --mode pot)"}.get(target_style,
+                                                                                       f"cot ({cot_style})")
+
+
 def manifest_sections(manifest: Manifest | None) -> dict:
     """The run's settings (``Run settings``) and its stages' status and time (``Stages``) from ``run.json``."""
     if manifest is None:
@@ -76,8 +82,7 @@ def manifest_sections(manifest: Manifest | None) -> dict:
                 "base checkpoint": s.get("load_checkpoint") or s.get("base_source"),
                 "tokenizer file": s.get("vocab_file") or "(the YAML's processor.tokenizer)",
                 "chat template": s.get("template"),
-                "training targets": ("pot (expressions, eval --mode pot)" if s.get("target_style") == "pot"
-                                     else f"cot ({s.get('cot_style', 'steps')})"), "seq_length": s.get("seq_length"), "seed": s.get("seed"),
+                "training targets": _targets(s.get("target_style", "cot"), s.get("cot_style", "steps")), "seq_length": s.get("seq_length"), "seed": s.get("seed"),
                 "backend / workers": f"{s.get('backend')} / {s.get('worker_num')}",
                 "evaluation": f"{s.get('task')} on {s.get('eval_data') or 'the held-out split'} "
                               f"({s.get('eval_backend')})"}
@@ -125,9 +130,11 @@ def build_sections(run_dir: Path, wall_s: float | None = None) -> dict:
     else:
         sections["Data"] = MISSING
     records = _load_json(layout.mindrecord_report)
-    # The conversion report lists every truncated/dropped/skipped sample; the run report counts them.
+    # The conversion report lists every truncated/dropped/shortened/skipped sample; the run report counts them.
     sections["MindRecord"] = ({"records": records["records"], "truncated": len(records["truncated"]),
-                               "dropped": len(records["dropped"]), "skipped": len(records["skipped"]),
+                               "dropped": len(records["dropped"]),
+                               "shortened to fallback": len(records.get("shortened", [])),
+                               "skipped": len(records["skipped"]),
                                "pad share": records["pad_share"], "seq_length": records["seq_length"]}
                               if records else MISSING)
     if records and records.get("budget"):

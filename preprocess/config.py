@@ -10,9 +10,12 @@ YAML keys (all optional; ``configs/preprocess/quotas_example.yaml`` shows each o
     quotas         see ``preprocess.quotas``
     contamination  [eval files]; training items whose normalized problem occurs there are dropped
     logic_style    "plain" or "thinking" (``preprocess.logic.STYLES``)
-    target_style   "cot" (step-by-step text, default) or "pot": the contest's computational items
+    target_style   "cot" (step-by-step text, default), "pot": the contest's computational items
                    train on a program-of-thought target ending in an expression
-                   (``preprocess.pot_targets``); the others keep their CoT
+                   (``preprocess.pot_targets``), or "pot_cot": the expression line, then the
+                   CoT that computes it (tool-assisted and tool-free answers from one
+                   generation; the expression alone is the record's fallback when the whole
+                   does not fit the token budget); the others keep their CoT
     cot_style      which step-by-step text "cot" is (``preprocess.recipes.STYLES``):
                    "steps" (default: every line one re-checked small operation) or "classic"
     teacher        {base_url, model, mode, cache_dir, api_key_env, max_attempts, workers,
@@ -39,7 +42,7 @@ from .teacher import MODES
 NEAR_DUP_CATEGORIES = ("word_problem", "english", "other")
 # Answers that preprocess.rounding cannot round: MATH \boxed{} LaTeX, fractions a/b, option letters.
 NON_DECIMAL_ANSWERS = ("english", "simplify", "logic")
-TARGET_STYLES = ("cot", "pot")
+TARGET_STYLES = ("cot", "pot", "pot_cot")
 _TEACHER_KEYS = {"base_url", "model", "mode", "cache_dir", "api_key_env", "max_attempts", "workers",
                  "timeout", "max_retries", "temperature", "max_tokens", "stream"}
 

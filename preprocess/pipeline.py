@@ -5,6 +5,7 @@ Outputs in ``output_dir``, replaced together (``preprocess.atomic.write_set_atom
 hidden directory, then committed; a kill or a full disk leaves the previous set whole):
     items.jsonl         one record per kept item:
                         {id, source, category, problem, solution, answer, cot, verified}
+                        (+ ``fallback``: the expression-only target under ``pot_cot``)
                         (+ ``logic``: {problem_id, question_index, ...} for Tianchi records)
     eval.jsonl          the held-out items, same fields
     conversations.json  fastchat records of the sampled verified training items, the input of
@@ -12,7 +13,9 @@ hidden directory, then committed; a kill or a full disk leaves the previous set 
                         [{"id", "category", "conversations": [{"from": "human", "value": problem},
                                                               {"from": "gpt", "value": cot}]}]
                         (``category`` is extra to fastchat; ``research.llama3.mindrecord`` reports token
-                        budgets by it)
+                        budgets by it; ``target_style: pot_cot`` records also carry
+                        ``fallback_conversations``, the expression-only form mindrecord trains on
+                        when the whole target is over budget)
                         (an item upsampled K times appears K times, ids ``ID``, ``ID#2``, ...)
     rejected.jsonl      bad input lines {kind: "invalid_line", file, line, reason} and
                         verification failures {kind: "verify_failed", id, file, line,
@@ -250,12 +253,17 @@ def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, pro
         if verified and category in cfg.rounding:
             item["cot"], _ = apply_rounding(cot, answer, cfg.rounding[category],
                                             approximate=cfg.cot_style == "steps")
-        if verified and cfg.target_style == "pot" and category in POT_CATEGORIES:
+        if verified and cfg.target_style in ("pot", "pot_cot") and category in POT_CATEGORIES:
             try:
-                item["cot"] = pot_target(rec["problem"], answer, category)
+                pot = pot_target(rec["problem"], answer, category)
             except ValueError as exc:
                 item.update(cot=rec["solution"], verified=False)
                 verified, reason = False, f"PoT target: {exc}"
+            else:
+                if cfg.target_style == "pot":
+                    item["cot"] = pot
+                else:  # the expression, then the steps that compute it; the expression alone if that is too long
+                    item.update(cot=f"{pot}\n{item['cot']}", fallback=pot)
         if "logic" in rec:
             item["logic"] = rec["logic"]
         items.append(item)
@@ -285,6 +293,9 @@ def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, pro
         conversations.append({"id": it["id"] if n == 1 else f"{it['id']}#{n}", "category": it["category"],
                               "conversations": [{"from": "human", "value": it["problem"]},
                                                 {"from": "gpt", "value": it["cot"]}]})
+        if "fallback" in it:
+            conversations[-1]["fallback_conversations"] = [{"from": "human", "value": it["problem"]},
+                                                           {"from": "gpt", "value": it["fallback"]}]
 
     report = _report(inputs, cfg, keyed, bad_lines, dup_per, near_per, items, train, held,
                      len(candidates) - len(clean), sampled, teacher_counts)

@@ -87,6 +87,44 @@ def test_batched_equals_one_by_one_and_plain_greedy(tiny):
         assert len(text.split()) <= MAX_NEW
 
 
+def test_shared_prefix_cache_gives_plain_greedy_output(tiny):
+    """Continuing a copy of the prefix's KV cache decodes exactly what a cache-free greedy loop does,
+    and a prompt that does not start with the prefix is refused before any work."""
+    model, tokenizer = tiny
+    prefix = "A chat USER: 计算 9 的 平方根 ？ "
+    prompts = [prefix + tail for tail in ("ASSISTANT:", "计算 7 的 2 次方 ？ ASSISTANT:", "面积 为")]
+    reference = [reference_greedy(model, tokenizer, p, MAX_NEW)[0] for p in prompts]
+    for batch_size in (1, 2, 3):  # rows of different lengths share one batch when > 1
+        assert generate(model, tokenizer, prompts, MAX_NEW, prefix=prefix, batch_size=batch_size,
+                        show_progress=False) == reference
+    # "平方根x" is one (unknown) word: that prompt's tokens do not start with the prefix's, so it is
+    # generated without the cache, beside one that does share it.
+    cut = prefix.rstrip(" ？")
+    mixed = [cut + " ？ ASSISTANT:", cut + "x ASSISTANT:"]
+    assert tokenizer(mixed[1])["input_ids"][:len(tokenizer(cut)["input_ids"])] != tokenizer(cut)["input_ids"]
+    assert generate(model, tokenizer, mixed, MAX_NEW, prefix=cut, batch_size=2, show_progress=False) == \
+        [reference_greedy(model, tokenizer, p, MAX_NEW)[0] for p in mixed]
+    with pytest.raises(ValueError, match="shared prefix"):
+        generate(model, tokenizer, [*prompts, "7"], MAX_NEW, prefix=prefix, show_progress=False)
+
+
+def test_stop_string_ends_generation_early(conv_smollm2_tokenizer):
+    """transformers' stop strings need a real BPE tokenizer (they map strings onto token pieces)."""
+    tokenizer = conv_smollm2_tokenizer
+    model = make_model(len(tokenizer))
+    prompts = ["问题：计算 1 + 2 等于多少？\n解答：", "问题：解方程 3x + 6 = 0\n解答："]
+    full = generate(model, tokenizer, prompts, MAX_NEW, show_progress=False)
+    # The text of the third new token of the first continuation: generation must end right after it.
+    ids = tokenizer(prompts[0])["input_ids"]
+    with torch.no_grad():
+        for _ in range(3):
+            ids.append(int(model(torch.tensor([ids])).logits[0, -1].argmax()))
+    word = tokenizer.decode(ids[-1:])
+    stopped = generate(model, tokenizer, prompts, MAX_NEW, show_progress=False, stop=(word,))
+    assert stopped[0] == tokenizer.decode(ids[-3:]) and full[0].startswith(stopped[0]) and full[0] != stopped[0]
+    assert full[1].startswith(stopped[1]) and (stopped[1] == full[1] or stopped[1].endswith(word))
+
+
 def test_tokenizer_and_model_state_restored(tiny):
     model, tokenizer = tiny
     model.train()

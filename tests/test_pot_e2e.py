@@ -99,3 +99,20 @@ def test_eval_pot_on_a_real_generation(prepared, conv_smollm2_hf_reference, conv
     assert metrics["source"]["fewshot"] == FEWSHOT
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "| category | n | tool-free | tool-assisted (PoT) |" in report and "| **total** | 3 |" in report
+
+
+def test_pot_cot_targets_score_in_both_columns(prepared, tmp_path):
+    """pot_cot targets of the same real items: the expression executes to the answer (tool-assisted)
+    and the steps after it end with the answer (tool-free), both under ``exact``."""
+    run([str(prepared / "in.jsonl")], tmp_path / "data", eval_size=6, progress=False,
+        config=PreprocessConfig(target_style="pot_cot"))
+    items = tmp_path / "data/eval.jsonl"
+    held = [json.loads(line) for line in items.read_text(encoding="utf-8").splitlines()]
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text("".join(json.dumps({"id": it["id"], "generation": it["cot"]}, ensure_ascii=False) + "\n"
+                             for it in held), encoding="utf-8")
+    assert math_cli.main(["--items", str(items), "--predictions", str(preds), "--mode", "pot",
+                          "--output_dir", str(tmp_path / "out")]) == 0
+    metrics = json.loads((tmp_path / "out/metrics.json").read_text(encoding="utf-8"))
+    assert metrics["overall"] == metrics["tool_assisted"]["overall"] == {"total": 6, "correct": 6, "accuracy": 1.0}
+    assert all(it["cot"].startswith(it["fallback"] + "\n") for it in held)

@@ -84,6 +84,32 @@ def test_convert_reports_budget_and_drops_instead_of_truncating(tokenizer, tmp_p
     assert on_disk["budget"] == dropped["budget"] and on_disk["drop_overlong"] is True
 
 
+def test_over_budget_conversation_trains_on_its_fallback(tokenizer, tmp_path):
+    """A pot_cot record too long for the budget is trained on its fallback_conversations (listed as
+    shortened); one whose fallback is too long as well is dropped; a malformed fallback is skipped."""
+    tpl = get_template("vicuna_v1.1")
+    question = "计算 1.50 * 2.25 等于多少？"
+    long_answer = "算式：1.50 * 2.25\n" + "\n".join(f"{k}+{k}={2 * k}" for k in range(100, 160))
+    fits = _conv(0, "multiplication", question, long_answer)
+    fits["fallback_conversations"] = [{"from": "human", "value": question}, {"from": "gpt", "value": "算式：1.50 * 2.25"}]
+    too_long = _conv(1, "multiplication", question, long_answer)
+    too_long["fallback_conversations"] = [{"from": "human", "value": question}, {"from": "gpt", "value": long_answer}]
+    broken = _conv(2, "multiplication", question, long_answer)
+    broken["fallback_conversations"] = [{"from": "robot", "value": "x"}]
+    report = convert([fits, too_long, broken], tokenizer, tpl, 256, str(tmp_path / "f.mindrecord"),
+                     max_new_tokens=192, drop_overlong=True)
+    assert [e["id"] for e in report["shortened"]] == ["0"] and report["samples"] == report["records"] == 1
+    assert "trained on its fallback_conversations" in report["shortened"][0]["reason"]
+    assert [e["id"] for e in report["dropped"]] == ["1"]
+    assert [e["id"] for e in report["skipped"]] == ["2"]
+    assert report["skipped"][0]["reason"] == \
+        "conversations[2].fallback_conversations.conversations[0].from: expected 'human' or 'gpt'"
+    # the written record is the fallback: prompt + "算式：1.50 * 2.25" + turn end
+    _, labels = encode_conversation(tokenizer.encode, tpl, [(question, "算式：1.50 * 2.25")], tokenizer.bos_id,
+                                    tokenizer.eos_id)
+    assert report["tokens"] == len(labels)
+
+
 def test_run_report_shows_the_budget_table(tmp_path):
     from eval.run_report import build_sections
 

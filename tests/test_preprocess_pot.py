@@ -173,6 +173,42 @@ def test_pipeline_target_style_pot(tmp_path):
                        "It is $\\boxed{2}$."]
 
 
+def test_pipeline_target_style_pot_cot_keeps_the_expression_as_fallback(tmp_path):
+    """pot_cot: the expression lines, then the steps recipe (re-checked line by line); the
+    expression alone is the record's fallback_conversations; English keeps its CoT, no fallback."""
+    rows = [{"problem": "计算 9690.26 - 8922.32 等于多少？", "solution": "9690.26 - 8922.32 = 767.94"},
+            {"problem": "What is $1+1$?", "solution": "It is $\\boxed{2}$."}]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    run([str(src)], tmp_path / "out", progress=False, config=PreprocessConfig(target_style="pot_cot"))
+    conv = json.loads((tmp_path / "out" / "conversations.json").read_text(encoding="utf-8"))
+    steps = synthesize(rows[0]["problem"], rows[0]["solution"], "subtraction", "steps").cot
+    assert conv[0]["conversations"][1]["value"] == f"被减数减去减数。\n算式：9690.26 - 8922.32\n{steps}"
+    assert steps.endswith("=767.94") and extract_expression(conv[0]["conversations"][1]["value"]) == \
+        "9690.26 - 8922.32"
+    assert conv[0]["fallback_conversations"] == [conv[0]["conversations"][0],
+                                                 {"from": "gpt", "value": "被减数减去减数。\n算式：9690.26 - 8922.32"}]
+    assert "fallback_conversations" not in conv[1] and conv[1]["conversations"][1]["value"] == rows[1]["solution"]
+
+
+def test_pot_cot_fewshot_examples_are_what_preprocess_trains_on():
+    """configs/eval/pot_cot_fewshot.jsonl (the base model's worked examples for pot_cot runs): each
+    target is the pipeline's pot_cot target of its problem, or its fallback where that is over the
+    default job's 192 new tokens (multiplication)."""
+    from research.llama3.tokenizer import tokenizer_from_config
+
+    tok = tokenizer_from_config("configs/smollm2_135m/finetune_lora_cpu.yaml").hf
+    rows = [json.loads(line) for line in open("configs/eval/pot_cot_fewshot.jsonl", encoding="utf-8")]
+    assert {r["category"] for r in rows} == set(POT_CATEGORIES) - {"mass", "simplify"}
+    for r in rows:
+        assert classify(r["problem"]) == r["category"]
+        result = synthesize(r["problem"], r["solution"], r["category"], "steps")
+        pot = pot_target(r["problem"], result.answer, r["category"])
+        full = f"{pot}\n{result.cot}"
+        assert result.verified and r["target"] == (full if len(tok(full)["input_ids"]) <= 192 else pot)
+    assert sum("\n" in r["target"].split("算式：", 1)[1] for r in rows) == len(rows) - 1
+
+
 def test_config_target_style():
     assert PreprocessConfig().target_style == "cot"
     with pytest.raises(ValueError, match="target_style must be one of"):

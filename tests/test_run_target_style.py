@@ -26,6 +26,14 @@ def test_defaults_are_steps_cot_and_old_manifests_still_load():
     assert RunSettings.from_dict(old) == s
 
 
+def test_eval_data_is_evaluated_on_the_held_out_size_unless_told(tmp_path):
+    items = tmp_path / "dev.jsonl"
+    items.write_text('{"problem": "计算 1 + 2 等于多少？", "solution": "1 + 2 = 3"}\n')
+    assert resolve({"eval_data": str(items)}).eval_limit == 100
+    assert resolve({"eval_data": str(items), "smoke": True}).eval_limit == 20
+    assert resolve({"eval_data": str(items), "eval_limit": 7}).eval_limit == 7
+
+
 def test_styles_reach_preprocess_and_the_manifest(tmp_path):
     layout = RunLayout(tmp_path / "run")
     classic = resolve({"cot_style": "classic"})
@@ -52,8 +60,8 @@ def test_pot_run_evaluates_in_pot_mode_and_prompts_the_base_with_worked_examples
     assert _value(base, "--mode") == _value(lora, "--mode") == "pot"
     assert _value(base, "--limit") == _value(lora, "--limit") == "40"
     # before: untrained, so the PoT worked examples and no chat template; after: as it was trained
-    assert (_value(base, "--fewshot"), _value(base, "--template")) == (str(POT_FEWSHOT), "none")
-    assert base.count("--template") == 1 and POT_FEWSHOT.is_file()
+    assert (_value(base, "--fewshot"), _value(base, "--template")) == (str(POT_FEWSHOT["pot"]), "none")
+    assert base.count("--template") == 1 and POT_FEWSHOT["pot"].is_file()
     assert "--fewshot" not in lora and _value(lora, "--template") == "vicuna_v1.1"
     assert _value(lora, "--baseline") == str(layout.eval_dir("math", "base") / "metrics.json")
 
@@ -62,8 +70,19 @@ def test_evaluating_a_finished_pot_run_keeps_its_mode(tmp_path):
     """scripts/eval.sh (research.run eval) on a pot run: the same PoT steps, with its own budget."""
     s, layout = resolve({"target_style": "pot"}), RunLayout(tmp_path / "run")
     base, lora = (eval_command(s, layout, step, tmp_path / "b.ckpt") for step in math_steps(s, "x.jsonl", 48, 4))
-    assert _value(base, "--fewshot") == str(POT_FEWSHOT) and _value(lora, "--mode") == _value(base, "--mode") == "pot"
+    assert _value(base, "--fewshot") == str(POT_FEWSHOT["pot"]) and _value(lora, "--mode") == _value(base, "--mode") == "pot"
     assert (_value(lora, "--max_new_tokens"), _value(lora, "--batch_size"), _value(lora, "--items")) == ("48", "4", "x.jsonl")
+
+
+def test_pot_cot_keeps_its_cot_style_and_shows_the_base_both_answers(tmp_path):
+    """pot_cot: preprocess gets the CoT style of the steps after the expression; the base model's worked
+    examples are pot_cot targets, so its tool-free column is measured in the form the run trains on."""
+    s, layout = resolve({"target_style": "pot_cot", "cot_style": "classic"}), RunLayout(tmp_path / "run")
+    pre = [str(c) for c in preprocess_command(s, layout, ["a.jsonl"])]
+    assert (_value(pre, "--target_style"), _value(pre, "--cot_style")) == ("pot_cot", "classic")
+    base, lora = (eval_command(s, layout, step, tmp_path / "b.ckpt") for step in math_plan(s, layout))
+    assert _value(base, "--fewshot") == str(POT_FEWSHOT["pot_cot"]) and _value(lora, "--mode") == "pot"
+    assert "--fewshot" not in lora
 
 
 @pytest.mark.parametrize("options, message", [

@@ -212,6 +212,16 @@ def _convert_chunk(chunk: list[tuple[str, str, object]]) -> tuple:
         prompt, target = split_lengths(labels)
         budget.append((str(conv.get("category") or "unknown"), prompt, target))
         over = over_budget(prompt, target, total - 1, s["max_new_tokens"]) if s["drop_overlong"] else None
+        if over and conv.get("fallback_conversations") is not None:
+            short = _fallback(conv, where)
+            if isinstance(short, str):
+                entries.append(("skipped", {"where": where, "id": cid, "reason": short}))
+                continue
+            short_prompt, short_target = split_lengths(short[1])
+            if not over_budget(short_prompt, short_target, total - 1, s["max_new_tokens"]):
+                entries.append(("shortened", {"where": where, "id": cid,
+                                              "reason": f"over budget: {over}; trained on its fallback_conversations"}))
+                (ids, labels), over = short, None
         if over:
             entries.append(("dropped", {"where": where, "id": cid, "reason": f"over budget: {over}"}))
             continue
@@ -224,6 +234,17 @@ def _convert_chunk(chunk: list[tuple[str, str, object]]) -> tuple:
     groups = list(next_fit(samples, total, size=lambda x: len(x[0]))) if s["packing"] else [[x] for x in samples]
     ids2d, labels2d = pad_records(groups, total, s["pad_id"])
     return entries, ids2d, labels2d, [len(x[0]) for x in samples], budget
+
+
+def _fallback(conv: dict, where: str) -> tuple[list[int], list[int]] | str:
+    """The encoded ``fallback_conversations`` of ``conv`` (``(ids, labels)``), or why they are unusable."""
+    try:
+        turns, _ = conversation_turns({"conversations": conv["fallback_conversations"]},
+                                      f"{where}.fallback_conversations")
+    except ValueError as e:
+        return str(e)
+    s = _STATE
+    return encode_conversation(s["encode"], s["template"], turns, s["bos_id"], s["eos_id"])
 
 
 def load_conversations(paths: Sequence[str]) -> Iterator[tuple[str, str, object]]:
@@ -329,12 +350,14 @@ def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, o
             (``preprocess.budget``), None: not checked.
         drop_overlong: drop samples longer than seq_length + 1 or with a target over
             ``max_new_tokens`` (listed under ``dropped``, reason "over budget: ...") instead of
-            truncating them.
+            truncating them. A conversation with ``fallback_conversations`` (fastchat turns, e.g.
+            the expression-only form of a ``pot_cot`` target, ``preprocess.pipeline``) is trained on
+            those instead when they fit (listed under ``shortened``).
 
     Returns:
         dict: ``records``, ``samples`` (conversations written), ``tokens`` (non-pad tokens),
         ``pad_share`` (of the written records), ``pad_share_unpacked`` and ``pad_share_packed``
-        (what each mode gives on these samples), ``truncated``/``dropped``/``skipped``/``notes``
+        (what each mode gives on these samples), ``truncated``/``dropped``/``shortened``/``skipped``/``notes``
         (lists of ``{"where", "id", "reason"}``), ``files``, ``seq_length``, ``template``, ``packing``,
         ``max_new_tokens``, ``drop_overlong``, ``budget`` (``preprocess.budget.summarize``: per category
         prompt/target token median, p90, max and the counts over each budget, measured before any cut).
@@ -351,7 +374,7 @@ def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, o
     items = (c if isinstance(c, tuple) else _located("conversations", i, c) for i, c in enumerate(conversations))
     report = {"records": 0, "samples": 0, "tokens": 0, "seq_length": seq_length, "template": template.name,
               "packing": packing, "max_new_tokens": max_new_tokens, "drop_overlong": drop_overlong,
-              "truncated": [], "dropped": [], "skipped": [], "notes": []}
+              "truncated": [], "dropped": [], "shortened": [], "skipped": [], "notes": []}
     lengths, packed_records, budget = [], 0, []
     out_dir = os.path.dirname(os.path.abspath(output_file))
     os.makedirs(out_dir, exist_ok=True)
@@ -470,6 +493,7 @@ def main(argv=None) -> int:
         print(line)
     print(f"wrote {report['records']} records ({report['samples']} samples) to {', '.join(report['files'])}: "
           f"truncated {len(report['truncated'])}, dropped {len(report['dropped'])}, "
+          f"shortened to their fallback {len(report['shortened'])}, "
           f"skipped {len(report['skipped'])}; pad share {report['pad_share']:.1%} "
           f"(unpacked {report['pad_share_unpacked']:.1%}, packed {report['pad_share_packed']:.1%}); "
           f"details in {args.output_file}.report.json")

@@ -27,9 +27,10 @@ logs/<run-id>/run.json (settings, data hashes, code version, each stage's output
 A stage whose outputs are complete and whose inputs are unchanged is skipped, so running the same
 command again only redoes what failed; --resume continues an interrupted training.
 
---target_style pot trains on expressions ('算式：...') and evaluates before and after with
-eval.math --mode pot (tool-free and tool-assisted columns; the base model prompted with the worked
-examples of configs/eval/pot_fewshot.jsonl). The base model's evaluation is cached in .cache/eval/.
+--target_style pot trains on expressions ('算式：...'), pot_cot on the expression followed by the steps
+that compute it; both evaluate before and after with eval.math --mode pot (tool-free and tool-assisted
+columns; the base model prompted with the worked examples of configs/eval/<style>_fewshot.jsonl).
+The base model's evaluation is cached in .cache/eval/.
 
 --smoke changes defaults only (tiny config, 400 samples, 20 eval items, 8 steps, 24 new tokens);
 options given explicitly win. Conflicting options are errors naming both.
@@ -81,13 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
                          "run directory, seed + k); 'after' is their eval.logic vote (N >= 2)")
     ft.add_argument("--bag_fraction", type=float, metavar="F", help="share of the data in each bag (default 0.8)")
     ft.add_argument("--target_style", choices=TARGET_STYLES,
-                    help="training targets: cot (step-by-step text, default) or pot (an expression '算式：...' "
-                         "executed at evaluation; the report then has tool-free and tool-assisted columns, and the "
-                         "base model is prompted with configs/eval/pot_fewshot.jsonl)")
+                    help="training targets: cot (step-by-step text, default), pot (an expression '算式：...' "
+                         "executed at evaluation) or pot_cot (the expression, then the --cot_style steps computing "
+                         "it; the expression alone where the whole is over budget). pot and pot_cot report "
+                         "tool-free and tool-assisted columns; the base model is prompted with "
+                         "configs/eval/<style>_fewshot.jsonl")
     ft.add_argument("--cot_style", choices=COT_STYLES,
                     help="text of cot targets: steps (default: one small re-checked operation a line) or classic")
     ft.add_argument("--eval_limit", type=int, metavar="N",
-                    help="evaluate only the first N items of the eval file (default: all)")
+                    help="evaluate only the first N items of the eval file (default: all of the held-out split; "
+                         "the first 100 of --eval_data, i.e. --eval_size's default)")
     ft.add_argument("--num_samples", type=int, metavar="N", help="generated corpus size without --data (default 3000)")
     ft.add_argument("--eval_size", type=int, metavar="N", help="held-out items, never trained on (default 100)")
     ft.add_argument("--stop_step", type=int, metavar="N", help="training steps (default 120; 0 = the YAML's epochs)")

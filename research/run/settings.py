@@ -19,15 +19,18 @@ Rules (each has a unit test in tests/test_run_settings.py):
 - Logic answers are a letter: ``eval.logic`` gets 16 new tokens (256 with ``--logic_style thinking``)
   unless ``--max_new_tokens`` is given.
 - ``--bags N`` (N >= 2) votes with ``eval.logic``, so it needs logic input; ``--bag_fraction`` needs ``--bags``.
-- ``--target_style pot`` trains on expressions (preprocess/pot.py) and evaluates with ``eval.math --mode pot``
-  (tool-free and tool-assisted columns); ``--cot_style`` picks the text of CoT targets only, so beside
-  ``pot`` it is an error. ``--eval_limit N`` evaluates the first N items of the eval file (>= 1).
+- ``--target_style pot`` trains on expressions (preprocess/pot.py), ``pot_cot`` on the expression and then the
+  CoT that computes it; both evaluate with ``eval.math --mode pot`` (tool-free and tool-assisted columns).
+  ``--cot_style`` picks the text of CoT targets, so beside ``pot`` it is an error. ``--eval_limit N`` evaluates the first N items of the eval file (>= 1);
+  with ``--eval_data`` it defaults to the held-out split's size (100: a standard error of about 2 points at 5%),
+  so a 1,000-item file does not turn a 25-minute job into hours.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
 
+from preprocess.config import COT_STYLES, TARGET_STYLES  # python -m preprocess's choices
 from preprocess.logic import STYLES
 from preprocess.readers import read_records
 from preprocess.templates import DEFAULT_TEMPLATE, TEMPLATES
@@ -42,8 +45,6 @@ DEFAULTS = {"num_samples": 3000, "eval_size": 100, "stop_step": 120, "max_new_to
 SMOKE_DEFAULTS = {"num_samples": 400, "eval_size": 20, "stop_step": 8, "max_new_tokens": 24}
 BACKENDS = ("mindformers", "torch")
 EVAL_BACKENDS = ("transformers", "mindformers")
-TARGET_STYLES = ("cot", "pot")  # python -m preprocess --target_style
-COT_STYLES = ("steps", "classic")  # python -m preprocess --cot_style
 TASKS = ("auto", "math", "logic")  # research.run.stages.EVAL_PLANS has one plan per grader
 # Generation budget of eval.logic per logic style: a plain answer is one letter.
 LOGIC_MAX_NEW_TOKENS = {"plain": 16, "thinking": 256}
@@ -153,7 +154,7 @@ def check_option_conflicts(options: dict) -> str:
     if "eval_data" in given and "eval_size" in given:
         raise SettingsError("--eval_data evaluates on that file instead of a held-out split; "
                             "--eval_size holds one out: give one of them")
-    if given.get("target_style") == "pot" and "cot_style" in given:
+    if given.get("target_style") == "pot" and "cot_style" in given:  # pot_cot keeps a CoT after the expression
         raise SettingsError("--cot_style chooses the text of CoT targets; --target_style pot trains on "
                             "expressions instead: give one of them")
     if given.get("eval_limit", 1) < 1:
@@ -299,7 +300,8 @@ def resolve(options: dict) -> RunSettings:
         task=pick("task"), logic_input=logic, logic_style=style,
         logic_max_new_tokens=given.get("max_new_tokens", LOGIC_MAX_NEW_TOKENS[style]),
         logic_votes=given.get("logic_votes"), bags=pick("bags"), bag_fraction=pick("bag_fraction"), smoke=smoke,
-        target_style=pick("target_style"), cot_style=pick("cot_style"), eval_limit=given.get("eval_limit"))
+        target_style=pick("target_style"), cot_style=pick("cot_style"),
+        eval_limit=given.get("eval_limit", pick("eval_size") if eval_data else None))
 
 
 def resume_options_conflict(options: dict) -> list[str]:

@@ -150,7 +150,7 @@ def preprocess_command(s: RunSettings, lay: RunLayout, inputs: list[str]) -> lis
     cmd = [PY, "-m", "preprocess", "--input", *inputs, "--output_dir", lay.data_dir, "--eval_size", s.eval_size,
            "--seed", s.seed, "--logic_style", s.logic_style,
            "--target_style", s.target_style]
-    cmd += ["--cot_style", s.cot_style] if s.target_style == "cot" else []
+    cmd += ["--cot_style", s.cot_style] if s.target_style != "pot" else []
     return cmd + (["--contamination", s.eval_data] if s.eval_data else [])
 
 
@@ -324,24 +324,28 @@ def before_after(name: str, module: str, items_option: str, items: str, args: tu
             EvalStep(name, module, items_option, str(items), "lora", args, baseline, template)]
 
 
-POT_FEWSHOT = ROOT / "configs" / "eval" / "pot_fewshot.jsonl"
+# Worked examples of the "before" eval per target style (math_steps).
+POT_FEWSHOT = {style: ROOT / "configs" / "eval" / f"{style}_fewshot.jsonl" for style in ("pot", "pot_cot")}
 
 
 def math_steps(settings: RunSettings, items: str | Path, max_new_tokens: int, batch_size: int) -> list[EvalStep]:
     """``eval.math`` before/after fine-tuning on ``items``, in the mode the run trained for.
 
-    ``target_style pot``: both evals run ``eval.math --mode pot`` (tool-free and tool-assisted columns).
-    The base model has never seen the ``算式：`` form, so asked plainly it writes no expression and its
-    tool-assisted column measures nothing; its "before" is therefore prompted with the PoT worked
-    examples (``--fewshot configs/eval/pot_fewshot.jsonl --template none``, how issue 12 measured the
-    untrained model at 65/100), the "after" with the run's template and no examples, as it was trained.
+    ``target_style pot`` and ``pot_cot``: both evals run ``eval.math --mode pot`` (tool-free and
+    tool-assisted columns). The base model has never seen the ``算式：`` form, so asked plainly it writes
+    no expression and its tool-assisted column measures nothing; its "before" is therefore prompted with
+    worked examples in the form the run trains on (``--template none`` and ``POT_FEWSHOT[style]``: for pot
+    the expression, how issue 12 measured the untrained model at 65/100; for pot_cot the expression and
+    the steps computing it, so the base is shown how to write a tool-free answer too), the "after" with
+    the run's template and no examples, as it was trained.
     """
     args = ("--max_new_tokens", max_new_tokens, "--batch_size", batch_size)
     if settings.target_style == "cot":
         return before_after("math", "eval.math", "--items", items, args)
     args += ("--mode", "pot")
     return [EvalStep("math", "eval.math", "--items", str(items), "base",
-                     (*args, "--fewshot", POT_FEWSHOT, "--template", "none"), False, template=False),
+                     (*args, "--fewshot", POT_FEWSHOT[settings.target_style], "--template", "none"), False,
+                     template=False),
             EvalStep("math", "eval.math", "--items", str(items), "lora", args, True)]
 
 
