@@ -19,7 +19,8 @@ def test_smoke_chain(tmp_path):
     run = ROOT / "logs" / run_id
     env = {**os.environ, "LOCAL_DEFAULT_PATH": str(tmp_path / "mf")}
     try:
-        proc = subprocess.run(["bash", str(ROOT / "scripts" / "finetune.sh"), "--smoke", "--run_id", run_id],
+        proc = subprocess.run(["bash", str(ROOT / "scripts" / "finetune.sh"), "--smoke", "--target_style", "cot",
+                               "--run_id", run_id],
                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200)
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
 
@@ -67,32 +68,44 @@ def test_smoke_chain(tmp_path):
         subprocess.run(["rm", "-rf", str(run)], check=False)
 
 
-def test_smoke_chain_pot_mode(tmp_path):
-    """`--smoke --target_style pot`: expression targets trained, both evals in eval.math --mode pot (the
-    base prompted with the PoT worked examples), and report.md with tool-free and tool-assisted columns."""
-    run_id = f"pytest-smoke-pot-{os.getpid()}"
+@pytest.mark.parametrize("style, options, described", [
+    ("pot", ["--target_style", "pot"], "pot (expressions, eval --mode pot)"),
+    ("pot_cot", [], "pot_cot (expression, then steps CoT; eval --mode pot)"),  # the default
+])
+def test_smoke_chain_pot_mode(tmp_path, style, options, described):
+    """`--smoke --target_style pot` and the default pot_cot: expression targets trained (pot_cot: with
+    the steps after them, the expression alone where that is over seq_length 128), both evals in
+    eval.math --mode pot (the base prompted with the PoT worked examples), and report.md with
+    tool-free and tool-assisted columns."""
+    run_id = f"pytest-smoke-{style}-{os.getpid()}"
     run = ROOT / "logs" / run_id
     env = {**os.environ, "LOCAL_DEFAULT_PATH": str(tmp_path / "mf")}
     try:
-        proc = subprocess.run(["bash", str(ROOT / "scripts" / "finetune.sh"), "--smoke", "--target_style", "pot",
+        proc = subprocess.run(["bash", str(ROOT / "scripts" / "finetune.sh"), "--smoke", *options,
                                "--eval_limit", "12", "--run_id", run_id],
                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200)
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
         settings = Manifest.require(RunLayout(run)).settings
-        assert (settings["target_style"], settings["eval_limit"]) == ("pot", 12)
+        assert (settings["target_style"], settings["eval_limit"]) == (style, 12)
 
-        targets = [c["conversations"][-1]["value"] for c in json.loads((run / "data" / "conversations.json").read_text())]
+        conversations = json.loads((run / "data" / "conversations.json").read_text())
+        targets = [c["conversations"][-1]["value"] for c in conversations]
         assert sum("算式：" in t for t in targets) > 0.8 * len(targets)  # the computational categories
+        records = json.loads((run / "train.mindrecord.report.json").read_text())
+        fallbacks = sum("fallback_conversations" in c for c in conversations)
+        assert fallbacks == (0 if style == "pot" else sum("\n算式：" in t for t in targets)) and \
+            len(records["shortened"]) <= fallbacks and records["truncated"] == []
 
         base, lora = (json.loads((run / "eval" / which / "metrics.json").read_text()) for which in ("math_base", "math_lora"))
         for metrics in (base, lora):
             assert metrics["mode"] == "pot" and metrics["overall"]["total"] == 12
             assert metrics["tool_assisted"]["overall"]["total"] == 12
-        assert base["source"]["fewshot"].endswith("configs/eval/pot_fewshot.jsonl") and base["source"]["template"] == "none"
+        assert base["source"]["fewshot"].endswith("configs/eval/pot_fewshot.jsonl")
+        assert base["source"]["template"] == "none"
         assert lora["source"]["fewshot"] is None and lora["source"]["template"] == "vicuna_v1.1"
 
         report = (run / "report.md").read_text()
-        for heading in ("| training targets | pot (expressions, eval --mode pot) |",
+        for heading in (f"| training targets | {described} |",
                         "| category | n | tool-free before | tool-assisted (PoT) before | tool-free after "
                         "| tool-assisted (PoT) after |", "PoT expressions that could not be used", "**overall**"):
             assert heading in report

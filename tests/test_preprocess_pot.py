@@ -191,24 +191,6 @@ def test_pipeline_target_style_pot_cot_keeps_the_expression_as_fallback(tmp_path
     assert "fallback_conversations" not in conv[1] and conv[1]["conversations"][1]["value"] == rows[1]["solution"]
 
 
-def test_pot_cot_fewshot_examples_are_what_preprocess_trains_on():
-    """configs/eval/pot_cot_fewshot.jsonl (the base model's worked examples for pot_cot runs): each
-    target is the pipeline's pot_cot target of its problem, or its fallback where that is over the
-    default job's 192 new tokens (multiplication)."""
-    from research.llama3.tokenizer import tokenizer_from_config
-
-    tok = tokenizer_from_config("configs/smollm2_135m/finetune_lora_cpu.yaml").hf
-    rows = [json.loads(line) for line in open("configs/eval/pot_cot_fewshot.jsonl", encoding="utf-8")]
-    assert {r["category"] for r in rows} == set(POT_CATEGORIES) - {"mass", "simplify"}
-    for r in rows:
-        assert classify(r["problem"]) == r["category"]
-        result = synthesize(r["problem"], r["solution"], r["category"], "steps")
-        pot = pot_target(r["problem"], result.answer, r["category"])
-        full = f"{pot}\n{result.cot}"
-        assert result.verified and r["target"] == (full if len(tok(full)["input_ids"]) <= 192 else pot)
-    assert sum("\n" in r["target"].split("算式：", 1)[1] for r in rows) == len(rows) - 1
-
-
 def test_config_target_style():
     assert PreprocessConfig().target_style == "cot"
     with pytest.raises(ValueError, match="target_style must be one of"):

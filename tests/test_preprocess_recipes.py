@@ -53,8 +53,8 @@ def test_recipes_are_digit_level_where_the_budget_allows(steps_results):
     # Column addition: one line per aligned digit column, carries written in.
     row, lines = by_cat["addition"]
     assert row["problem"] == "计算 -9991.13 + -796.39 等于多少？"
-    assert lines == ["-9991.13+(-796.39)=-(9991.13+796.39)", "3+9=12", "1+3+1=5", "1+6=7", "9+9=18",
-                     "9+7+1=17", "9+0+1=10", "-(9991.13+796.39)=-10787.52"]
+    assert lines == ["-9991.13+(-796.39)=-(9991.13+0796.39)", "3+9=12", "1+3+1=5", "1+6=7", "9+9=18",
+                     "9+7+1=17", "9+0+1=10", "-(9991.13+0796.39)=-10787.52"]
     # Subtraction with borrows: the borrowed ten is written into the column.
     cot = synthesize("计算 9690.26 - 8922.32 等于多少？", "9690.26 - 8922.32 = 767.94", "subtraction", "steps").cot
     assert cot.splitlines() == ["6-2=4", "12-3=9", "10-2-1=7", "9-2-1=6", "16-9=7", "9-8-1=0",
@@ -125,7 +125,8 @@ def test_styles_select_and_unknown_style_fails():
     classic = synthesize(problem, solution, "addition", "classic").cot
     steps = synthesize(problem, solution, "addition", "steps").cot
     assert classic.endswith(solution) and "绝对值" in classic
-    assert steps.splitlines() == ["0+5=5", "5+7=12", "2+2+1=5", "1+0=1", "12.50+2.75=15.25"]
+    assert steps.splitlines() == ["12.50+2.75=12.50+02.75", "0+5=5", "5+7=12", "2+2+1=5", "1+0=1",
+                                  "12.50+02.75=15.25"]
     with pytest.raises(ValueError, match="unknown style"):
         synthesize(problem, solution, "addition", "fancy")
 
@@ -174,6 +175,6 @@ def test_rounded_steps_targets_stay_true_claims(tmp_path):
     run([data], tmp_path / "out", progress=False, config=load_config(cfg))
     conv = json.loads((tmp_path / "out" / "conversations.json").read_text(encoding="utf-8"))
     finals = [c["conversations"][1]["value"].splitlines()[-1] for c in conv]
-    assert finals == ["6122.87/(-6284.25)≈-0.97", "-(9991.13+796.39)≈-10787.5"]
+    assert finals == ["6122.87/(-6284.25)≈-0.97", "-(9991.13+0796.39)≈-10787.5"]
     for c in conv:
         check_steps(c["conversations"][1]["value"].splitlines())

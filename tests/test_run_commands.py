@@ -2,7 +2,7 @@
 training and evaluation, --eval_data kept out of training."""
 import pytest
 
-from research.run.layout import ROOT, RunLayout
+from research.run.layout import GENERATED_CORPUS_PREPROCESS, ROOT, RunLayout
 from research.run.settings import resolve
 from research.run.stages import (before_after, eval_command, exit_text, math_plan, mindrecord_command,
                                  preprocess_command)
@@ -32,8 +32,11 @@ def test_template_and_vocab_file_reach_mindrecord_and_evaluation(tmp_path):
     assert _value(smoke, "--max_new_tokens") == "24" and "--drop_overlong" not in smoke
     base_step, lora_step = math_plan(s, layout)
     base_cmd = eval_command(s, layout, base_step, ckpt)
+    # the base is shown the PoT worked examples without a template (pot_cot, the default); the run's
+    # template reaches the trained model's eval
     assert (_value(base_cmd, "--template"), _value(base_cmd, "--model_file"), _value(base_cmd, "--backend")) == \
-        ("llama3_chat", str(vocab), "mindformers")  # the YAML targets Ascend
+        ("none", str(vocab), "mindformers")  # the YAML targets Ascend
+    assert _value(eval_command(s, layout, lora_step, ckpt), "--template") == "llama3_chat"
     assert "--lora_checkpoint" not in base_cmd and "--baseline" not in base_cmd
     lora_cmd = eval_command(s, layout, lora_step, ckpt, backend="transformers", template="vicuna_v1.1")
     assert (_value(lora_cmd, "--backend"), _value(lora_cmd, "--template")) == ("transformers", "vicuna_v1.1")
@@ -52,6 +55,10 @@ def test_eval_data_is_evaluated_and_kept_out_of_training(tmp_path):
     assert all(step.items == str(items) for step in math_plan(s, layout))
     plain = [str(c) for c in preprocess_command(resolve({}), layout, ["a.jsonl"])]
     assert "--contamination" not in plain and _value(plain, "--eval_size") == "100"
+    # the generated corpus is drawn with the main job's quotas; real --data is taken whole
+    assert _value(plain, "--config") == _value(pre, "--config") == str(GENERATED_CORPUS_PREPROCESS)
+    real = [str(c) for c in preprocess_command(resolve({"data": [str(items)]}), layout, [str(items)])]
+    assert "--config" not in real
 
 
 def test_base_capability_steps_take_no_template(tmp_path):

@@ -17,13 +17,13 @@ def _value(cmd, option):
     return cmd[cmd.index(option) + 1]
 
 
-def test_defaults_are_steps_cot_and_old_manifests_still_load():
+def test_defaults_are_pot_cot_with_steps_and_old_manifests_still_load():
     s = resolve({})
-    assert (s.target_style, s.cot_style, s.eval_limit) == ("cot", "steps", None)
+    assert (s.target_style, s.cot_style, s.eval_limit) == ("pot_cot", "steps", None)
     old = s.to_dict()
     for key in ("target_style", "cot_style", "eval_limit"):
-        del old[key]  # a run.json written before these options
-    assert RunSettings.from_dict(old) == s
+        del old[key]  # a run.json written before these options: a steps CoT run, as they all were
+    assert RunSettings.from_dict(old) == resolve({"target_style": "cot"})
 
 
 def test_eval_data_is_evaluated_on_the_held_out_size_unless_told(tmp_path):
@@ -38,7 +38,7 @@ def test_styles_reach_preprocess_and_the_manifest(tmp_path):
     layout = RunLayout(tmp_path / "run")
     classic = resolve({"cot_style": "classic"})
     pre = [str(c) for c in preprocess_command(classic, layout, ["a.jsonl"])]
-    assert (_value(pre, "--target_style"), _value(pre, "--cot_style")) == ("cot", "classic")
+    assert (_value(pre, "--target_style"), _value(pre, "--cot_style")) == ("pot_cot", "classic")
     pot = resolve({"target_style": "pot"})
     pre = [str(c) for c in preprocess_command(pot, layout, ["a.jsonl"])]
     assert _value(pre, "--target_style") == "pot" and "--cot_style" not in pre
@@ -46,7 +46,7 @@ def test_styles_reach_preprocess_and_the_manifest(tmp_path):
 
 
 def test_cot_run_evaluates_tool_free_with_the_template_before_and_after(tmp_path):
-    s, layout = resolve({}), RunLayout(tmp_path / "run")
+    s, layout = resolve({"target_style": "cot"}), RunLayout(tmp_path / "run")
     for step in math_plan(s, layout):
         cmd = eval_command(s, layout, step, tmp_path / "b.ckpt")
         assert "--mode" not in cmd and "--fewshot" not in cmd and _value(cmd, "--template") == "vicuna_v1.1"
@@ -60,8 +60,8 @@ def test_pot_run_evaluates_in_pot_mode_and_prompts_the_base_with_worked_examples
     assert _value(base, "--mode") == _value(lora, "--mode") == "pot"
     assert _value(base, "--limit") == _value(lora, "--limit") == "40"
     # before: untrained, so the PoT worked examples and no chat template; after: as it was trained
-    assert (_value(base, "--fewshot"), _value(base, "--template")) == (str(POT_FEWSHOT["pot"]), "none")
-    assert base.count("--template") == 1 and POT_FEWSHOT["pot"].is_file()
+    assert (_value(base, "--fewshot"), _value(base, "--template")) == (str(POT_FEWSHOT), "none")
+    assert base.count("--template") == 1 and POT_FEWSHOT.is_file()
     assert "--fewshot" not in lora and _value(lora, "--template") == "vicuna_v1.1"
     assert _value(lora, "--baseline") == str(layout.eval_dir("math", "base") / "metrics.json")
 
@@ -70,18 +70,19 @@ def test_evaluating_a_finished_pot_run_keeps_its_mode(tmp_path):
     """scripts/eval.sh (research.run eval) on a pot run: the same PoT steps, with its own budget."""
     s, layout = resolve({"target_style": "pot"}), RunLayout(tmp_path / "run")
     base, lora = (eval_command(s, layout, step, tmp_path / "b.ckpt") for step in math_steps(s, "x.jsonl", 48, 4))
-    assert _value(base, "--fewshot") == str(POT_FEWSHOT["pot"]) and _value(lora, "--mode") == _value(base, "--mode") == "pot"
+    assert _value(base, "--fewshot") == str(POT_FEWSHOT) and _value(lora, "--mode") == _value(base, "--mode") == "pot"
     assert (_value(lora, "--max_new_tokens"), _value(lora, "--batch_size"), _value(lora, "--items")) == ("48", "4", "x.jsonl")
 
 
-def test_pot_cot_keeps_its_cot_style_and_shows_the_base_both_answers(tmp_path):
-    """pot_cot: preprocess gets the CoT style of the steps after the expression; the base model's worked
-    examples are pot_cot targets, so its tool-free column is measured in the form the run trains on."""
+def test_pot_cot_keeps_its_cot_style_and_evaluates_like_pot(tmp_path):
+    """pot_cot: preprocess gets the CoT style of the steps after the expression; both evals run in pot
+    mode, the base with the PoT worked examples (so a pot run's cached base eval serves it too)."""
     s, layout = resolve({"target_style": "pot_cot", "cot_style": "classic"}), RunLayout(tmp_path / "run")
     pre = [str(c) for c in preprocess_command(s, layout, ["a.jsonl"])]
     assert (_value(pre, "--target_style"), _value(pre, "--cot_style")) == ("pot_cot", "classic")
     base, lora = (eval_command(s, layout, step, tmp_path / "b.ckpt") for step in math_plan(s, layout))
-    assert _value(base, "--fewshot") == str(POT_FEWSHOT["pot_cot"]) and _value(lora, "--mode") == "pot"
+    assert _value(base, "--fewshot") == str(POT_FEWSHOT) and _value(lora, "--mode") == "pot"
+    assert base == eval_command(resolve({"target_style": "pot"}), layout, math_plan(s, layout)[0], tmp_path / "b.ckpt")
     assert "--fewshot" not in lora
 
 

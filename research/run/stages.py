@@ -21,7 +21,7 @@ from pathlib import Path
 
 from preprocess.readers import read_records
 from research.run import eval_cache
-from research.run.layout import DEFAULT_BASE_CKPT, ROOT, RunLayout
+from research.run.layout import DEFAULT_BASE_CKPT, GENERATED_CORPUS_PREPROCESS, ROOT, RunLayout
 from research.run.manifest import Manifest, data_entry, file_sha256, file_stamp, run_stage
 from research.run.progress import follow_training
 from research.run.settings import RunSettings
@@ -146,11 +146,13 @@ def stage_data(run: Run) -> list[dict]:
 
 def preprocess_command(s: RunSettings, lay: RunLayout, inputs: list[str]) -> list:
     """``python -m preprocess`` for the run; ``--eval_data`` goes in as a contamination file, so none of
-    its items is trained on."""
+    its items is trained on. The generated corpus (no ``--data``) is preprocessed with the quotas of
+    ``configs/preprocess/generated_corpus.yaml`` (why: that file's comment)."""
     cmd = [PY, "-m", "preprocess", "--input", *inputs, "--output_dir", lay.data_dir, "--eval_size", s.eval_size,
            "--seed", s.seed, "--logic_style", s.logic_style,
            "--target_style", s.target_style]
     cmd += ["--cot_style", s.cot_style] if s.target_style != "pot" else []
+    cmd += [] if s.data else ["--config", GENERATED_CORPUS_PREPROCESS]
     return cmd + (["--contamination", s.eval_data] if s.eval_data else [])
 
 
@@ -161,6 +163,8 @@ def stage_preprocess(run: Run, entries: list[dict]) -> None:
     cmd = preprocess_command(s, lay, [e["path"] for e in entries])
     inputs = {"data": [e["sha256"] for e in entries], "eval_size": s.eval_size, "seed": s.seed,
               "target_style": s.target_style, "cot_style": s.cot_style}
+    if not s.data:
+        inputs["quotas"] = file_sha256(GENERATED_CORPUS_PREPROCESS)
     if s.logic_input:
         inputs["logic_style"] = s.logic_style
     if s.eval_data:
@@ -324,8 +328,7 @@ def before_after(name: str, module: str, items_option: str, items: str, args: tu
             EvalStep(name, module, items_option, str(items), "lora", args, baseline, template)]
 
 
-# Worked examples of the "before" eval per target style (math_steps).
-POT_FEWSHOT = {style: ROOT / "configs" / "eval" / f"{style}_fewshot.jsonl" for style in ("pot", "pot_cot")}
+POT_FEWSHOT = ROOT / "configs" / "eval" / "pot_fewshot.jsonl"
 
 
 def math_steps(settings: RunSettings, items: str | Path, max_new_tokens: int, batch_size: int) -> list[EvalStep]:
@@ -334,18 +337,19 @@ def math_steps(settings: RunSettings, items: str | Path, max_new_tokens: int, ba
     ``target_style pot`` and ``pot_cot``: both evals run ``eval.math --mode pot`` (tool-free and
     tool-assisted columns). The base model has never seen the ``算式：`` form, so asked plainly it writes
     no expression and its tool-assisted column measures nothing; its "before" is therefore prompted with
-    worked examples in the form the run trains on (``--template none`` and ``POT_FEWSHOT[style]``: for pot
-    the expression, how issue 12 measured the untrained model at 65/100; for pot_cot the expression and
-    the steps computing it, so the base is shown how to write a tool-free answer too), the "after" with
-    the run's template and no examples, as it was trained.
+    the PoT worked examples (``--fewshot configs/eval/pot_fewshot.jsonl --template none``, how issue 12
+    measured the untrained model at 65/100), the "after" with the run's template and no examples, as it
+    was trained. pot_cot runs use the same examples: worked examples with the steps as well made the
+    prompt 2,100 tokens and the base's answers ~130 tokens, ~13 s an item on 2 CPU cores, a third of the
+    job's budget; and the base writes no correct tool-free answer either way (0/60 real additions and
+    subtractions asked plainly, docs/recipe_runs.md).
     """
     args = ("--max_new_tokens", max_new_tokens, "--batch_size", batch_size)
     if settings.target_style == "cot":
         return before_after("math", "eval.math", "--items", items, args)
     args += ("--mode", "pot")
     return [EvalStep("math", "eval.math", "--items", str(items), "base",
-                     (*args, "--fewshot", POT_FEWSHOT[settings.target_style], "--template", "none"), False,
-                     template=False),
+                     (*args, "--fewshot", POT_FEWSHOT, "--template", "none"), False, template=False),
             EvalStep("math", "eval.math", "--items", str(items), "lora", args, True)]
 
 
