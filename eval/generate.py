@@ -131,9 +131,10 @@ def _generate_batches(model, tokenizer, prompts, batch_size, config, stop_kwargs
 def _generate_after_prefix(model, tokenizer, prompts, prefix, batch_size, config, stop_kwargs, outputs, bar) -> None:
     """Fill ``outputs`` in batches that continue copies of ``prefix``'s KV cache.
 
-    A batch row is ``prefix tokens + pads + the prompt's own tokens`` with the pads masked out, so the
-    cached prefix sits at the same positions in every row (left padding would move it) and position ids,
-    derived by ``generate`` from the attention mask, skip the pads.
+    A batch holds prompts whose own tokens (after the prefix) are equally long, so no row is padded:
+    padding between the cached prefix and a prompt's tokens made every row cost as much as a batch
+    of one (measured: 75 against 44 ms a row and token at batch 4 after a 2,100-token prefix on 2
+    CPU cores).
     """
     head = tokenizer(prefix)["input_ids"]
     cache = DynamicCache()
@@ -146,18 +147,17 @@ def _generate_after_prefix(model, tokenizer, prompts, prefix, batch_size, config
                           rest := [None] * len(unshared), bar)
         for i, text in zip(unshared, rest):
             outputs[i] = text
-    shared.sort(key=lambda i: len(encoded[i]))
-    for start in range(0, len(shared), batch_size):
-        index = shared[start:start + batch_size]
-        tails = [encoded[i][len(head):] for i in index]
-        width = max(map(len, tails))
-        ids = torch.tensor([head + [config.pad_token_id] * (width - len(t)) + t for t in tails], device=model.device)
-        mask = torch.tensor([[1] * len(head) + [0] * (width - len(t)) + [1] * len(t) for t in tails],
-                            device=model.device)
-        rows = copy.deepcopy(cache)
-        rows.batch_repeat_interleave(len(index))
-        out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config, past_key_values=rows,
-                             **stop_kwargs)
-        for i, text in zip(index, tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)):
-            outputs[i] = text
-        bar.update(len(index))
+    by_length: dict[int, list[int]] = {}
+    for i in shared:
+        by_length.setdefault(len(encoded[i]), []).append(i)
+    for group in by_length.values():
+        for start in range(0, len(group), batch_size):
+            index = group[start:start + batch_size]
+            ids = torch.tensor([encoded[i] for i in index], device=model.device)
+            rows = copy.deepcopy(cache)
+            rows.batch_repeat_interleave(len(index))
+            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config,
+                                 past_key_values=rows, **stop_kwargs)
+            for i, text in zip(index, tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)):
+                outputs[i] = text
+            bar.update(len(index))
