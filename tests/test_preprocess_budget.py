@@ -104,6 +104,10 @@ def test_over_budget_conversation_trains_on_its_fallback(tokenizer, tmp_path):
     assert [e["id"] for e in report["skipped"]] == ["2"]
     assert report["skipped"][0]["reason"] == \
         "conversations[2].fallback_conversations.conversations[0].from: expected 'human' or 'gpt'"
+    # without drop_overlong the fallback replaces truncation; a sample without one is still truncated
+    kept = convert([fits, too_long], tokenizer, tpl, 256, str(tmp_path / "g.mindrecord"), max_new_tokens=192)
+    assert [e["id"] for e in kept["shortened"]] == ["0"] and [e["id"] for e in kept["truncated"]] == ["1"]
+    assert kept["dropped"] == [] and kept["samples"] == 2
     # the written record is the fallback: prompt + "算式：1.50 * 2.25" + turn end
     _, labels = encode_conversation(tokenizer.encode, tpl, [(question, "算式：1.50 * 2.25")], tokenizer.bos_id,
                                     tokenizer.eos_id)

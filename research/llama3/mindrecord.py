@@ -211,18 +211,20 @@ def _convert_chunk(chunk: list[tuple[str, str, object]]) -> tuple:
         ids, labels = encode_conversation(s["encode"], s["template"], turns, s["bos_id"], s["eos_id"])
         prompt, target = split_lengths(labels)
         budget.append((str(conv.get("category") or "unknown"), prompt, target))
-        over = over_budget(prompt, target, total - 1, s["max_new_tokens"]) if s["drop_overlong"] else None
+        # Without drop_overlong an over-long sample is truncated, unless its fallback fits seq_length.
+        over = over_budget(prompt, target, total - 1, s["max_new_tokens"] if s["drop_overlong"] else None)
         if over and conv.get("fallback_conversations") is not None:
             short = _fallback(conv, where)
             if isinstance(short, str):
                 entries.append(("skipped", {"where": where, "id": cid, "reason": short}))
                 continue
             short_prompt, short_target = split_lengths(short[1])
-            if not over_budget(short_prompt, short_target, total - 1, s["max_new_tokens"]):
+            if not over_budget(short_prompt, short_target, total - 1,
+                               s["max_new_tokens"] if s["drop_overlong"] else None):
                 entries.append(("shortened", {"where": where, "id": cid,
                                               "reason": f"over budget: {over}; trained on its fallback_conversations"}))
                 (ids, labels), over = short, None
-        if over:
+        if over and s["drop_overlong"]:
             entries.append(("dropped", {"where": where, "id": cid, "reason": f"over budget: {over}"}))
             continue
         ids, labels, status, reason = fit_length(ids, labels, total)
@@ -352,7 +354,8 @@ def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, o
             ``max_new_tokens`` (listed under ``dropped``, reason "over budget: ...") instead of
             truncating them. A conversation with ``fallback_conversations`` (fastchat turns, e.g.
             the expression-only form of a ``pot_cot`` target, ``preprocess.pipeline``) is trained on
-            those instead when they fit (listed under ``shortened``).
+            those instead when they fit (listed under ``shortened``); without ``drop_overlong``
+            that happens where the sample would otherwise be truncated.
 
     Returns:
         dict: ``records``, ``samples`` (conversations written), ``tokens`` (non-pad tokens),
