@@ -57,7 +57,7 @@ def _check_math_run(out, items_file, limit):
     assert metrics["overall"] == {"total": limit, "correct": correct, "accuracy": correct / limit}
     assert {c: b["total"] for c, b in metrics["categories"].items()} == Counter(i["category"] for i in items)
     counts = lora_param_counts(read_model_config(SMOLLM2_YAML))
-    assert metrics["trainable"] == counts["trainable"] == 460_800
+    assert metrics["trainable"] == counts["trainable"] == 4_884_480  # rank 16 on every linear layer
     assert metrics["contest_score"] == pytest.approx(
         contest_score(correct / limit, counts["trainable"], total=counts["base"]))
     assert (out / "accuracy_by_category.png").stat().st_size > 0
@@ -90,7 +90,7 @@ def test_math_on_the_contest_sample_equals_transformers_own_gguf_model(
     # Grading the written predictions again gives the same numbers (no model).
     again = tmp_path / "rescored"
     assert math_cli.main(["--items", str(items_file), "--predictions", str(out / "predictions.jsonl"),
-                          "--limit", "6", "--trainable", "460800", "--output_dir", str(again)]) == 0
+                          "--limit", "6", "--trainable", "4884480", "--output_dir", str(again)]) == 0
     assert json.loads((again / "metrics.json").read_text())["overall"] == metrics["overall"]
 
 

@@ -28,7 +28,8 @@ def test_eval_sh_runs_math_base_capability_and_logic_before_and_after(tiny_lora_
         shutil.copy(tiny_lora_run / name, run / name)
     # The run's manifest names config, base checkpoint and template; eval.sh takes nothing else from
     # the caller (a template other than the default shows that it is read from there).
-    settings = resolve({"config": str(tiny_6epoch_yaml), "load_checkpoint": str(work / "base.ckpt"), "template": "alpaca"})
+    settings = resolve({"config": str(tiny_6epoch_yaml), "load_checkpoint": str(work / "base.ckpt"), "template": "alpaca",
+                        "target_style": "cot"})
     Manifest.create(RunLayout(run), settings.to_dict())
     args = ["bash", str(ROOT / "scripts/eval.sh"), "--run_dir", str(run),
             "--math", str(shared_data / "ascend2024_math/sample_dev.jsonl"),

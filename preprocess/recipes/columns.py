@@ -32,7 +32,9 @@ def aligned_literals(x: Decimal, y: Decimal) -> tuple[str, str]:
     Measured: after 200 steps of addition/subtraction, a model trained without this line got 0 of
     11 real items whose operands differ in length right, against 15 of 49 of equal length."""
     places = _places(x, y)
-    return tuple(f"{d[:len(d) - places]}.{d[len(d) - places:]}" if places else d for d in _aligned_digits(x, y))
+    if not places:  # an integer with leading zeros (0007) is not a number literal
+        return plain(x), plain(y)
+    return tuple(f"{d[:len(d) - places]}.{d[len(d) - places:]}" for d in _aligned_digits(x, y))
 
 
 def column_add(x: Decimal, y: Decimal) -> list[str]:
