@@ -212,15 +212,15 @@ def _convert_chunk(chunk: list[tuple[str, str, object]]) -> tuple:
         prompt, target = split_lengths(labels)
         budget.append((str(conv.get("category") or "unknown"), prompt, target))
         # Without drop_overlong an over-long sample is truncated, unless its fallback fits seq_length.
-        over = over_budget(prompt, target, total - 1, s["max_new_tokens"] if s["drop_overlong"] else None)
+        limit = s["max_new_tokens"] if s["drop_overlong"] else None
+        over = over_budget(prompt, target, total - 1, limit)
         if over and conv.get("fallback_conversations") is not None:
             short = _fallback(conv, where)
             if isinstance(short, str):
                 entries.append(("skipped", {"where": where, "id": cid, "reason": short}))
                 continue
             short_prompt, short_target = split_lengths(short[1])
-            if not over_budget(short_prompt, short_target, total - 1,
-                               s["max_new_tokens"] if s["drop_overlong"] else None):
+            if not over_budget(short_prompt, short_target, total - 1, limit):
                 entries.append(("shortened", {"where": where, "id": cid,
                                               "reason": f"over budget: {over}; trained on its fallback_conversations"}))
                 (ids, labels), over = short, None

@@ -341,9 +341,10 @@ def math_steps(settings: RunSettings, items: str | Path, max_new_tokens: int, ba
     the PoT worked examples (``--fewshot configs/eval/pot_fewshot.jsonl --template none``, how issue 12
     measured the untrained model at 65/100), the "after" with the run's template and no examples, as it
     was trained. pot_cot runs use the same examples: worked examples with the steps as well made the
-    prompt 2,100 tokens and the base's answers ~130 tokens, ~13 s an item on 2 CPU cores, a third of the
-    job's budget; and the base writes no correct tool-free answer either way (0/60 real additions and
-    subtractions asked plainly, docs/recipe_runs.md).
+    prompt 2,143 tokens, after which one prompt decodes at 78 ms a token on 2 CPU cores, and the steps
+    are long (a run with them had not finished its first batch of 25 items in 15 minutes); and the base
+    writes no correct tool-free answer either way (0/60 real additions and subtractions asked plainly,
+    docs/recipe_runs.md).
     """
     args = ("--max_new_tokens", max_new_tokens, "--batch_size", batch_size)
     if settings.target_style == "cot":
