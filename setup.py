@@ -18,7 +18,7 @@ setup(
         "tqdm",
         "matplotlib",
         "gguf>=0.10",
-        "tiktoken",  # the Llama 3 tokenizer (research/llama3/llama3_tokenizer.py)
+        "tiktoken",  # the Llama 3 tokenizer (research/llama3/tokenizers/llama3_tokenizer.py)
         "datasketch==1.6.5",  # MinHash/LSH near-duplicate detection
         "esdk-obs-python==3.26.6",  # Huawei Cloud OBS uploads (research/obs)
         "transformers==4.57.1",
@@ -32,12 +32,12 @@ setup(
         "clingo==5.8.3",
     ],
     extras_require={
-        # the PyTorch + PEFT training path (research/llama3/torch_finetune.py) and adapter conversion
+        # the PyTorch + PEFT training path (research/llama3/train/torch_finetune.py) and adapter conversion
         "torch": ["peft==0.21.2"],
         # accelerate: transformers' from_pretrained(..., gguf_file=...) needs it (conversion parity test);
         # moto: a local S3-compatible server for the OBS tests;
         # fastapi + uvicorn: `transformers serve`, the real OpenAI-compatible teacher server in
-        # tests/test_teacher_real_server.py (transformers[serving] without its unpinned extras).
+        # tests/preprocess/test_teacher_real_server.py (transformers[serving] without its unpinned extras).
         "test": ["pytest", "accelerate", "peft==0.21.2", "moto[server]==5.2.5", "fastapi==0.120.0",
                  "uvicorn==0.38.0"],
     },

@@ -58,15 +58,15 @@ def main(argv=None) -> int:
     from eval.generate import generate
     from eval.mf_generate import MindFormersLM, mf_generate
     from preprocess.templates import DEFAULT_TEMPLATE, get_template
-    from research.llama3.model_config import LlamaDims, read_model_config
-    from research.llama3.to_hf import build_hf_model
-    from research.llama3.tokenizer import tokenizer_from_config
+    from research.llama3.config.model_config import LlamaDims, read_model_config
+    from research.llama3.checkpoint.to_hf import build_hf_model
+    from research.llama3.tokenizers.tokenizer import tokenizer_from_config
 
     load_before = os.getloadavg()
     model_config = read_model_config(args.config)
     ckpt = args.load_checkpoint
     if ckpt is None:
-        from research.llama3.convert_gguf import convert_gguf_to_mindformers
+        from research.llama3.checkpoint.convert_gguf import convert_gguf_to_mindformers
 
         ckpt = str(Path(tempfile.mkdtemp(prefix="bench-ckpt-")) / "base.ckpt")
         convert_gguf_to_mindformers(None, ckpt)

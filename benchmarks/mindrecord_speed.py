@@ -2,7 +2,7 @@
 
 Prints, side by side in one run on the same conversations (contest-style items from
 ``preprocess.synthesize``, as fastchat conversations):
-  - the conversion (``research.llama3.mindrecord.convert``): records/s and tokens/s;
+  - the conversion (``research.llama3.records.mindrecord.convert``): records/s and tokens/s;
   - raw tiktoken ``encode_ordinary`` on the same segment texts, one core: tokens/s and records/s;
   - MindSpore's ``FileWriter`` alone writing the same padded arrays (one shard, batches of 512);
   - the conversion's records/s as a share of the slower of the two parts (issue target: >= 80%).
@@ -27,10 +27,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from preprocess.synthesize import generate_corpus  # noqa: E402
-from research.llama3.mindrecord import (SCHEMA, convert, encode_conversation, fit_length,  # noqa: E402
+from research.llama3.records.mindrecord import (SCHEMA, convert, encode_conversation, fit_length,  # noqa: E402
                                    load_conversations, pad_records)
 from preprocess.templates import DEFAULT_TEMPLATE, EOS, get_template  # noqa: E402
-from research.llama3.tokenizer import build_tokenizer  # noqa: E402
+from research.llama3.tokenizers.tokenizer import build_tokenizer  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -4,7 +4,7 @@ Both train the same Llama-3-8B-shaped model (random bf16 weights: hidden 4096, 3
 8 kv heads, intermediate 14336, vocab 128256) with the YAML's LoRA (``pet_config``) at seq_length 512
 on the same records, one after the other in this process, and print tokens/s, peak memory and MFU.
 
-- ours: ``research.llama3.torch_finetune`` pieces: records packed into full rows (``packed_rows``),
+- ours: ``research.llama3.train.torch_finetune`` pieces: records packed into full rows (``packed_rows``),
   block-causal attention from restarting position ids (SDPA, or flash-attention 2 when installed),
   logits only at supervised positions (``CausalLMLoss``), fused AdamW, ``torch.compile`` per
   decoder layer.
@@ -42,9 +42,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from research.llama3.model_config import LlamaDims, read_model_config  # noqa: E402
-from research.llama3.peft_adapter import peft_lora_config  # noqa: E402
-from research.llama3.torch_finetune import CausalLMLoss, packed_rows, read_mindrecord  # noqa: E402
+from research.llama3.config.model_config import LlamaDims, read_model_config  # noqa: E402
+from research.llama3.checkpoint.peft_adapter import peft_lora_config  # noqa: E402
+from research.llama3.train.torch_finetune import CausalLMLoss, packed_rows, read_mindrecord  # noqa: E402
 
 LLAMA3_8B = dict(vocab_size=128256, hidden_size=4096, num_layers=32, num_heads=32, n_kv_heads=8,
                  intermediate_size=14336, rms_norm_eps=1e-5, theta=500000.0, max_position=8192,
@@ -54,7 +54,7 @@ TINY = dict(LLAMA3_8B, vocab_size=512, hidden_size=64, num_layers=2, num_heads=4
 
 
 def synthetic_records(n, seq_length, vocab, pad_id, rng):
-    """Records like research.llama3.mindrecord's: [BOS prompt answer EOS pad...], labels -100 on prompt and padding.
+    """Records like research.llama3.records.mindrecord's: [BOS prompt answer EOS pad...], labels -100 on prompt and padding.
 
     Lengths uniform in [seq_length / 6, seq_length + 1], prompt 40-60 % of a record.
     """

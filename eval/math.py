@@ -139,7 +139,7 @@ def run(args: argparse.Namespace, baseline: dict | None = None) -> dict:
         metrics["trainable"] = args.trainable
         metrics["contest_score"] = contest_score(metrics["overall"]["accuracy"], args.trainable)
     elif args.config:
-        from research.llama3.param_count import lora_param_counts
+        from research.llama3.train.param_count import lora_param_counts
         from eval.model_args import read_model_config
 
         counts = lora_param_counts(read_model_config(args.config))

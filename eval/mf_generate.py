@@ -39,9 +39,9 @@ from tqdm.auto import tqdm
 
 from eval.sampling import Sampling, greedy, sample
 
-# Settings without which LlamaForCausalLM cannot run forward on CPU (see tests/test_convert_smollm2.py).
+# Settings without which LlamaForCausalLM cannot run forward on CPU (see tests/research/checkpoint/test_convert_smollm2.py).
 # is_dynamic belongs to use_past (paged attention); with it the pre-gather calls mint.cumsum, whose
-# CumsumExt has no CPU kernel (found by the predict YAML's CPU dry run, tests/test_ascend_dry_run.py).
+# CumsumExt has no CPU kernel (found by the predict YAML's CPU dry run, tests/research/train/test_ascend_dry_run.py).
 CPU_OVERRIDES = {
     "compute_dtype": "float32", "layernorm_compute_type": "float32", "softmax_compute_type": "float32",
     "rotary_dtype": "float32", "param_init_type": "float32",
@@ -80,7 +80,7 @@ def generation_kwargs(max_new_tokens: int, sampling: Sampling | None, eos_ids: s
     as ``None``: MindFormers' ``TopPLogitsWarper`` keeps tokens whose cumulative probability is
     ``< top_p``, which at 1.0 drops the tail tokens whose float cumulative sum reaches 1.0. Its
     top-p also drops the token that crosses ``top_p``, which transformers and
-    :func:`eval.sampling.top_p_probs` keep (tests/test_eval_mf_use_past.py).
+    :func:`eval.sampling.top_p_probs` keep (tests/eval/test_eval_mf_use_past.py).
     """
     kwargs = {"max_new_tokens": max_new_tokens, "eos_token_id": sorted(eos_ids), "pad_token_id": pad_id,
               "repetition_penalty": 1.0, "num_beams": 1}
@@ -130,7 +130,7 @@ class MindFormersLM:
     Raises:
         ValueError: parameters the checkpoints leave unset, checkpoint entries the model lacks,
             ``use_past=True`` off Ascend, or a ``context.device_target`` this MindSpore cannot run
-            (e.g. an Ascend YAML on a CPU host: write its CPU dry run, ``research.llama3.dry_run``).
+            (e.g. an Ascend YAML on a CPU host: write its CPU dry run, ``research.llama3.train.dry_run``).
     """
 
     def __init__(self, model_config: dict, load_checkpoint: str, lora_checkpoint: str | None = None,
@@ -138,7 +138,7 @@ class MindFormersLM:
                  context: dict | None = None):
         import mindspore as ms
 
-        from research.llama3.random_init import build_model
+        from research.llama3.checkpoint.random_init import build_model
 
         self.graph_mode = graph_mode
         context = dict(context or {})
@@ -149,7 +149,7 @@ class MindFormersLM:
         except RuntimeError as exc:
             raise ValueError(f"context.device_target {device.get('device_target')!r} of the YAML cannot run "
                              f"here ({str(exc).splitlines()[0]}); on a host without it use the YAML's "
-                             f"CPU dry run (python -m research.llama3.dry_run)") from None
+                             f"CPU dry run (python -m research.llama3.train.dry_run)") from None
         self.use_past = resolve_use_past(model_config, use_past, ms.get_context("device_target"))
         if self.use_past and context:
             ms.set_context(**{k: v for k, v in context.items() if k != "mode"})
@@ -165,7 +165,7 @@ class MindFormersLM:
             from mindformers.pet import LoraConfig
             from mindformers.pet.pet_model import get_pet_model
 
-            from research.llama3.merge_lora import lora_scaling
+            from research.llama3.checkpoint.merge_lora import lora_scaling
 
             # MindPet's LoRADense cells, as in training; dropout off for inference.
             alpha, rank = lora_scaling(pet, "model_config.pet_config")
@@ -188,7 +188,7 @@ class MindFormersLM:
     def from_yaml(cls, config_path: str, load_checkpoint: str, **kwargs) -> "MindFormersLM":
         """Build from a MindFormers YAML (its ``model.model_config`` and ``context``); ``kwargs`` as
         for the constructor. Raises ``FileNotFoundError``/``KeyError`` for a missing file/section."""
-        from research.llama3.model_config import read_config
+        from research.llama3.config.model_config import read_config
 
         config = read_config(config_path)
         return cls(config["model"]["model_config"], load_checkpoint, context=config.get("context"), **kwargs)

@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Callable
 
 from eval.sampling import Sampling
-from research.llama3.model_config import read_model_config  # noqa: F401  (part of this module's API)
+from research.llama3.config.model_config import read_model_config  # noqa: F401  (part of this module's API)
 
 BACKENDS = ("transformers", "mindformers")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -30,9 +30,9 @@ def positive_int(value: str) -> int:
 
 
 def mindformers_config(value: str) -> str:
-    """argparse type: a MindFormers YAML that passes ``research.llama3.config_check`` (checked when the
+    """argparse type: a MindFormers YAML that passes ``research.llama3.config.config_check`` (checked when the
     command line is parsed, before any model or data is loaded)."""
-    from research.llama3.config_check import validate_config
+    from research.llama3.config.config_check import validate_config
 
     try:
         validate_config(value)
@@ -60,7 +60,7 @@ def add_model_args(parser: argparse.ArgumentParser, source: argparse._MutuallyEx
                              "LoRA alpha/rank)")
     parser.add_argument("--config", default=None, type=mindformers_config,
                         help="MindFormers YAML of the checkpoint (needed with --load_checkpoint); checked against "
-                             "the MindFormers 1.9 schema first (research.llama3.config_check)")
+                             "the MindFormers 1.9 schema first (research.llama3.config.config_check)")
     parser.add_argument("--model_file", "--vocab_file", dest="model_file", default=None,
                         help="tokenizer file (e.g. Meta's tokenizer.model) overriding the YAML's "
                              "processor.tokenizer path (--vocab_file: MindFormers' key for it); the YAML "
@@ -120,7 +120,7 @@ def load_model(args: argparse.Namespace):
 
     Either ``--hf_model_dir`` (``from_pretrained`` directory) or ``--load_checkpoint`` with
     ``--config`` (a MindFormers checkpoint, plus ``--lora_checkpoint``, converted in memory by
-    :func:`research.llama3.to_hf.build_hf_model`; LoRA scaled by the YAML's alpha/rank).
+    :func:`research.llama3.checkpoint.to_hf.build_hf_model`; LoRA scaled by the YAML's alpha/rank).
 
     Raises:
         ValueError: no model option given, or ``--load_checkpoint`` without ``--config``.
@@ -129,10 +129,10 @@ def load_model(args: argparse.Namespace):
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if args.load_checkpoint:
-        from research.llama3.merge_lora import lora_scaling
-        from research.llama3.model_config import LlamaDims
-        from research.llama3.to_hf import build_hf_model
-        from research.llama3.tokenizer import tokenizer_from_config
+        from research.llama3.checkpoint.merge_lora import lora_scaling
+        from research.llama3.config.model_config import LlamaDims
+        from research.llama3.checkpoint.to_hf import build_hf_model
+        from research.llama3.tokenizers.tokenizer import tokenizer_from_config
 
         if not args.config:
             raise ValueError("--load_checkpoint needs --config (the YAML the checkpoint was trained with)")
@@ -168,7 +168,7 @@ def make_generator(args: argparse.Namespace, show_progress: bool = True) -> Gene
         raise ValueError("--use_past applies to --backend mindformers only (transformers always uses its KV cache)")
     if getattr(args, "backend", "transformers") == "mindformers":
         from eval.mf_generate import MindFormersLM, mf_generate
-        from research.llama3.tokenizer import tokenizer_from_config
+        from research.llama3.tokenizers.tokenizer import tokenizer_from_config
 
         if not (args.load_checkpoint and args.config):
             raise ValueError("--backend mindformers needs --load_checkpoint and --config")

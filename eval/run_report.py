@@ -3,7 +3,7 @@
 Usage: ``python -m eval.run_report --run_dir logs/RUN [--wall_s SECONDS]``
 
 Reads the run's ``run.json`` (settings, data hashes, code version, stage status and times) and what
-the stages left in the run directory, at the paths :class:`research.run.layout.RunLayout` names
+the stages left in the run directory, at the paths :class:`research.rundir.layout.RunLayout` names
 (missing pieces are reported as missing, not guessed): ``config.yaml``, ``data/report.json``,
 ``train.mindrecord.report.json``, ``params.json``, ``loss.jsonl``, ``eval/math_{base,lora}/metrics.json``
 (math) and ``eval/logic_{base,lora}/metrics.json`` (``eval.logic``) when the run has logic items.
@@ -23,8 +23,8 @@ from eval.pot import format_failures
 from eval.report import plot_loss, read_loss_log, write_report
 from preprocess.atomic import write_text_atomic
 from preprocess.budget import render_table
-from research.run.layout import RunLayout
-from research.run.manifest import Manifest
+from research.rundir.layout import RunLayout
+from research.rundir.manifest import Manifest
 
 MISSING = "(missing: the stage did not run or failed)"
 

@@ -15,6 +15,6 @@ Modules, one job each:
     config    settings from a YAML file and command-line overrides
     synthesize synthetic corpus in the contest's exact formats (``python -m preprocess.synthesize``)
     pipeline  all of the above end to end (``python -m preprocess``), writing the fastchat
-              conversations.json that ``research.llama3.mindrecord`` turns into MindRecord
+              conversations.json that ``research.llama3.records.mindrecord`` turns into MindRecord
     templates prompt templates shared by training and evaluation
 """

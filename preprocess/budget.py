@@ -5,7 +5,7 @@ model), so a sample whose BOS + prompt + target + turn end is longer is truncate
 tokens, usually the final answer, are never trained on. At evaluation the model may generate
 ``max_new_tokens`` tokens (``eval.math --max_new_tokens``, 192 in ``scripts/finetune.sh``), so a
 target longer than that cannot be reproduced in full however well it is learned. This module
-measures both per category; ``research.llama3.mindrecord`` reports them, warns, and on request drops
+measures both per category; ``research.llama3.records.mindrecord`` reports them, warns, and on request drops
 such samples (with a count) instead of truncating them.
 """
 from __future__ import annotations

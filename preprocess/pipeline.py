@@ -12,7 +12,7 @@ hidden directory, then committed; a kill or a full disk leaves the previous set 
                         MindFormers r1.1 ``research/llama3/llama_preprocess.py`` (qa mode):
                         [{"id", "category", "conversations": [{"from": "human", "value": problem},
                                                               {"from": "gpt", "value": cot}]}]
-                        (``category`` is extra to fastchat; ``research.llama3.mindrecord`` reports token
+                        (``category`` is extra to fastchat; ``research.llama3.records.mindrecord`` reports token
                         budgets by it; ``target_style: pot_cot`` records also carry
                         ``fallback_conversations``, the expression-only form mindrecord trains on
                         when the whole target is over budget)

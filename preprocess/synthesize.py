@@ -5,7 +5,7 @@ Sources of each rule:
     (``/work/shared/data/README.md``);
   * text shapes and answer rendering: the real items in
     ``/work/shared/data/ascend2024_math/sample_dev.jsonl`` (every one re-derives exactly with
-    the rules below, see tests/test_preprocess_cot.py);
+    the rules below, see tests/preprocess/test_preprocess_cot.py);
   * number ranges: the sample's observed ranges, cross-checked with the deduplicated
     counts: mass has exactly 100 distinct items (density, volume in 1..10), simplify 45
     (numerator 1..9 below a denominator up to 10), and discount 6,275, more than the 4,950

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Multi-worker LoRA fine-tuning through MindSpore's msrun: one research/llama3/finetune.py per rank.
+# Multi-worker LoRA fine-tuning through MindSpore's msrun: one research/llama3/train/finetune.py per rank.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 usage() {
   cat <<'USAGE'
-Usage: bash scripts/msrun_launcher.sh [launcher options] -- [research.llama3.finetune options]
+Usage: bash scripts/msrun_launcher.sh [launcher options] -- [research.llama3.train.finetune options]
 
 Starts msrun (MindSpore's distributed launcher) with one worker per device; every worker runs
-research/llama3/finetune.py with the options after "--" (see python -m research.llama3.finetune --help).
+research/llama3/train/finetune.py with the options after "--" (see python -m research.llama3.train.finetune --help).
 The YAML must set use_parallel: True and parallel_config.data_parallel x model_parallel x
 pipeline_stage = --worker_num (configs/llama3_8b/finetune_lora_910b_{4p,8p}*.yaml,
 configs/tiny/finetune_lora_cpu_dp2.yaml). Per-rank logs: <log_dir>/worker_<N>.log and scheduler.log.
@@ -82,4 +82,4 @@ EXTRA=()
 msrun --worker_num "$WORKER_NUM" --local_worker_num "${LOCAL_WORKER_NUM:-$WORKER_NUM}" \
   --master_addr "$MASTER_ADDR" --master_port "$MASTER_PORT" --log_dir "$LOG_DIR" \
   --cluster_time_out "$CLUSTER_TIME_OUT" --join True "${EXTRA[@]}" \
-  "$ROOT/research/llama3/finetune.py" "$@"
+  "$ROOT/research/llama3/train/finetune.py" "$@"

@@ -12,8 +12,8 @@ from datetime import datetime
 from pathlib import Path
 
 from preprocess.logic import STYLES
-from research.run.layout import RunLayout
-from research.run.manifest import Manifest
+from research.rundir.layout import RunLayout
+from research.rundir.manifest import Manifest
 from research.run.settings import (BACKENDS, COT_STYLES, EVAL_BACKENDS, TARGET_STYLES, TASKS, RunSettings,
                                    SettingsError, check_option_conflicts, config_path_for, resolve,
                                    resume_options_conflict)
@@ -171,7 +171,7 @@ def prepare_finetune(args) -> stages.Run:
     check_option_conflicts(options)  # before the config check's MindFormers import, which takes seconds
     problems = stages.config_problems(config_path_for(options))
     if problems:
-        raise SettingsError(f"the MindFormers config has problems (research.llama3.config_check):\n{problems}")
+        raise SettingsError(f"the MindFormers config has problems (research.llama3.config.config_check):\n{problems}")
     settings = resolve(options)
     layout = _layout(args)
     return stages.Run(layout, Manifest.create(layout, settings.to_dict()), settings)

@@ -3,7 +3,7 @@
 The base model's eval is the same for every run with the same base checkpoint, items file, mode,
 template, few-shot file, max_new_tokens and limit, so a second run copies it instead of generating
 again (on this CPU machine 100 items take minutes). The key is the SHA-256 of a JSON object holding
-the items file's hash, the checkpoint's path/size/mtime (:func:`research.run.manifest.file_stamp`; a
+the items file's hash, the checkpoint's path/size/mtime (:func:`research.rundir.manifest.file_stamp`; a
 16 GB checkpoint is not hashed), the config's hash, the code version and the eval command's arguments
 without its output directory. Entries live in ``.cache/eval/<key>/`` (the eval's output files);
 ``rm -rf .cache/eval`` forgets them all.
@@ -18,8 +18,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from research.run.layout import ROOT
-from research.run.manifest import file_sha256, file_stamp
+from research.rundir.layout import ROOT
+from research.rundir.manifest import file_sha256, file_stamp
 
 EVAL_CACHE = ROOT / ".cache" / "eval"
 

@@ -1,6 +1,6 @@
 """A progress bar over training steps, fed by the training callback's own ``loss.jsonl``.
 
-The MindFormers entry (``research.llama3.callbacks.LossJsonlMonitor``) and the torch entry both append
+The MindFormers entry (``research.llama3.train.callbacks.LossJsonlMonitor``) and the torch entry both append
 one JSON line per step (``step``, ``loss``, ``tokens_per_s``, ...); following that file shows the same
 numbers the report uses, whatever the backend, while the full console output goes to ``train.log``.
 """

@@ -1,6 +1,6 @@
 """The settings of a run, resolved once from the command line: defaults, ``--smoke`` and conflicts.
 
-Rules (each has a unit test in tests/test_run_settings.py):
+Rules (each has a unit test in tests/run/test_run_settings.py):
 - ``--smoke`` only changes defaults (tiny config, 400 samples, 20 eval items, 8 steps, 24 new tokens);
   an option given explicitly wins over it, e.g. ``--smoke --stop_step 3`` trains 3 steps.
 - ``--resume``/``--save_steps`` with ``--backend torch``: an error (torch_finetune has no checkpoint resume).
@@ -34,8 +34,8 @@ from preprocess.config import COT_STYLES, TARGET_STYLES  # python -m preprocess'
 from preprocess.logic import STYLES
 from preprocess.readers import read_records
 from preprocess.templates import DEFAULT_TEMPLATE, TEMPLATES
-from research.llama3.model_config import eval_backend_for, read_config, read_model_config
-from research.run.layout import (DEFAULT_CONFIG, LOGIC_CONFIG, SMOKE_CONFIG, SMOKE_CONFIG_DP2,
+from research.llama3.config.model_config import eval_backend_for, read_config, read_model_config
+from research.rundir.layout import (DEFAULT_CONFIG, LOGIC_CONFIG, SMOKE_CONFIG, SMOKE_CONFIG_DP2,
                                  SMOKE_LOGIC_CONFIG)
 
 DEFAULTS = {"num_samples": 3000, "eval_size": 100, "stop_step": 200, "max_new_tokens": 192, "seed": 0,

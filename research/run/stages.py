@@ -1,6 +1,6 @@
 """One function per stage of a run. Each runs the project's existing CLI as a subprocess (so every
 MindSpore/MindFormers context lives in its own process, as under scripts/finetune.sh before) and is
-recorded in ``run.json`` by :func:`research.run.manifest.run_stage`, which skips a stage whose outputs
+recorded in ``run.json`` by :func:`research.rundir.manifest.run_stage`, which skips a stage whose outputs
 are complete and whose inputs did not change.
 
 Before them, :func:`config_problems` checks the YAML. Stages of ``finetune``: data -> preprocess -> mindrecord
@@ -21,8 +21,8 @@ from pathlib import Path
 
 from preprocess.readers import read_records
 from research.run import eval_cache
-from research.run.layout import DEFAULT_BASE_CKPT, GENERATED_CORPUS_PREPROCESS, ROOT, RunLayout
-from research.run.manifest import Manifest, data_entry, file_sha256, file_stamp, run_stage
+from research.rundir.layout import DEFAULT_BASE_CKPT, GENERATED_CORPUS_PREPROCESS, ROOT, RunLayout
+from research.rundir.manifest import Manifest, data_entry, file_sha256, file_stamp, run_stage
 from research.run.progress import follow_training
 from research.run.settings import RunSettings
 
@@ -116,10 +116,10 @@ def run_command(layout: RunLayout, stage: str, cmd: list, log: Path | None = Non
 # --- finetune stages -------------------------------------------------------------------------------
 
 def config_problems(config: str) -> str | None:
-    """Check a MindFormers YAML (``python -m research.llama3.config_check``: file, line, key path and a
+    """Check a MindFormers YAML (``python -m research.llama3.config.config_check``: file, line, key path and a
     suggestion for each misspelt key) before any data work; its own process, as MindFormers' import is
     heavy. Returns the problems (stderr text), or None when the YAML passes."""
-    proc = subprocess.run([PY, "-m", "research.llama3.config_check", config], cwd=ROOT, env=subprocess_env(None),
+    proc = subprocess.run([PY, "-m", "research.llama3.config.config_check", config], cwd=ROOT, env=subprocess_env(None),
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     return None if proc.returncode == 0 else "\n".join(
         line for line in proc.stderr.splitlines() if line.startswith("error: ")) or proc.stderr[-2000:]
@@ -174,7 +174,7 @@ def stage_preprocess(run: Run, entries: list[dict]) -> None:
 
 
 def mindrecord_command(s: RunSettings, lay: RunLayout, conversations: Path | None = None) -> list:
-    """``python -m research.llama3.mindrecord`` with the run's config, seq_length, template and tokenizer file,
+    """``python -m research.llama3.records.mindrecord`` with the run's config, seq_length, template and tokenizer file,
     on ``conversations`` (default: the run's preprocessed ones).
 
     Samples that do not fit seq_length or the eval's ``max_new_tokens`` are dropped and counted
@@ -184,7 +184,7 @@ def mindrecord_command(s: RunSettings, lay: RunLayout, conversations: Path | Non
     longer than a math one).
     """
     budget = max(s.max_new_tokens, s.logic_max_new_tokens) if s.logic_input else s.max_new_tokens
-    cmd = [PY, "-m", "research.llama3.mindrecord", "--dataset_type", "qa",
+    cmd = [PY, "-m", "research.llama3.records.mindrecord", "--dataset_type", "qa",
            "--input_glob", conversations or lay.conversations,
            "--config", s.config, "--seq_length", s.seq_length, "--template", s.template,
            "--output_file", lay.mindrecord, "--max_new_tokens", budget]
@@ -214,21 +214,21 @@ def base_checkpoint(settings: RunSettings, layout: RunLayout) -> Path:
 
 def stage_base(run: Run) -> Path:
     """The base checkpoint in MindFormers names: ``--load_checkpoint``, seeded random weights for
-    ``--smoke`` (``research.llama3.random_init``), or the embedded SmolLM2 GGUF converted once."""
+    ``--smoke`` (``research.llama3.checkpoint.random_init``), or the embedded SmolLM2 GGUF converted once."""
     s, lay = run.settings, run.layout
     ckpt = base_checkpoint(s, lay)
     if s.base_source == "given":
         inputs, work = {"checkpoint": file_stamp(ckpt)}, lambda: None
     elif s.base_source == "random_init":
         inputs = {"random_init": file_sha256(s.config), "seed": s.seed}
-        work = lambda: run_command(lay, "base", [PY, "-m", "research.llama3.random_init", "--config", s.config,  # noqa: E731
+        work = lambda: run_command(lay, "base", [PY, "-m", "research.llama3.checkpoint.random_init", "--config", s.config,  # noqa: E731
                                                  "--output", ckpt, "--seed", s.seed], lay.log("base"))
     else:
         inputs = {"smollm2_gguf": str(ckpt)}
 
         def work():
             if not ckpt.is_file():  # shared by every run of this checkout
-                run_command(lay, "base", [PY, "-m", "research.llama3.convert_gguf", "--output", ckpt], lay.log("base"))
+                run_command(lay, "base", [PY, "-m", "research.llama3.checkpoint.convert_gguf", "--output", ckpt], lay.log("base"))
     run_stage(run.manifest, "base", inputs, [ckpt], work, log=run.log)
     run.log(f"  base: {ckpt}")
     return ckpt
@@ -242,8 +242,8 @@ def train_command(s: RunSettings, lay: RunLayout, base: Path, resume: bool) -> l
         args += ["--device", s.device]
         if s.worker_num > 1:
             return [Path(PY).parent / "torchrun", "--nproc_per_node", s.worker_num,
-                    "-m", "research.llama3.torch_finetune", *args]
-        return [PY, "-m", "research.llama3.torch_finetune", *args]
+                    "-m", "research.llama3.train.torch_finetune", *args]
+        return [PY, "-m", "research.llama3.train.torch_finetune", *args]
     if s.save_steps:
         args += ["--save_steps", s.save_steps]
     if resume:
@@ -251,7 +251,7 @@ def train_command(s: RunSettings, lay: RunLayout, base: Path, resume: bool) -> l
     if s.worker_num > 1:
         return ["bash", ROOT / "scripts" / "msrun_launcher.sh", "--worker_num", s.worker_num,
                 "--log_dir", lay.msrun_dir, "--", *args]
-    return [PY, "-m", "research.llama3.finetune", *args]
+    return [PY, "-m", "research.llama3.train.finetune", *args]
 
 
 def _fresh_training(lay: RunLayout) -> None:

@@ -1,0 +1,1 @@
+"""Training records: conversations -> MindRecord (mirrors MindFormers' llama_preprocess.py)."""

@@ -1,0 +1,73 @@
+"""The command lines the runner's stages build: one template, tokenizer file and eval backend for
+training and evaluation, --eval_data kept out of training."""
+import pytest
+
+from research.rundir.layout import GENERATED_CORPUS_PREPROCESS, ROOT, RunLayout
+from research.run.settings import resolve
+from research.run.stages import (before_after, eval_command, exit_text, math_plan, mindrecord_command,
+                                 preprocess_command)
+
+pytestmark = pytest.mark.unit
+
+LLAMA3_1P = ROOT / "configs" / "llama3_8b" / "finetune_lora_910b_1p.yaml"
+
+
+def _value(cmd, option):
+    return cmd[cmd.index(option) + 1]
+
+
+def test_template_and_vocab_file_reach_mindrecord_and_evaluation(tmp_path):
+    ckpt, vocab = tmp_path / "llama3.ckpt", tmp_path / "tokenizer.model"
+    ckpt.write_bytes(b"x")
+    vocab.write_bytes(b"x")
+    s = resolve({"config": str(LLAMA3_1P), "load_checkpoint": str(ckpt), "vocab_file": str(vocab),
+                 "template": "llama3_chat"})
+    layout = RunLayout(tmp_path / "run")
+    mr = [str(c) for c in mindrecord_command(s, layout)]
+    assert (_value(mr, "--template"), _value(mr, "--model_file"), _value(mr, "--seq_length")) == \
+        ("llama3_chat", str(vocab), str(s.seq_length))
+    # the eval's generation budget is checked and over-budget samples dropped, never truncated
+    assert _value(mr, "--max_new_tokens") == str(s.max_new_tokens) and "--drop_overlong" in mr
+    smoke = [str(c) for c in mindrecord_command(resolve({"smoke": True}), layout)]
+    assert _value(smoke, "--max_new_tokens") == "24" and "--drop_overlong" not in smoke
+    base_step, lora_step = math_plan(s, layout)
+    base_cmd = eval_command(s, layout, base_step, ckpt)
+    # the base is shown the PoT worked examples without a template (pot_cot, the default); the run's
+    # template reaches the trained model's eval
+    assert (_value(base_cmd, "--template"), _value(base_cmd, "--model_file"), _value(base_cmd, "--backend")) == \
+        ("none", str(vocab), "mindformers")  # the YAML targets Ascend
+    assert _value(eval_command(s, layout, lora_step, ckpt), "--template") == "llama3_chat"
+    assert "--lora_checkpoint" not in base_cmd and "--baseline" not in base_cmd
+    lora_cmd = eval_command(s, layout, lora_step, ckpt, backend="transformers", template="vicuna_v1.1")
+    assert (_value(lora_cmd, "--backend"), _value(lora_cmd, "--template")) == ("transformers", "vicuna_v1.1")
+    assert _value(lora_cmd, "--lora_checkpoint") == str(layout.lora)
+    assert _value(lora_cmd, "--baseline") == str(layout.eval_dir("math", "base") / "metrics.json")
+    assert _value(lora_cmd, "--output_dir") == str(layout.root / "eval" / "math_lora")
+
+
+def test_eval_data_is_evaluated_and_kept_out_of_training(tmp_path):
+    items = tmp_path / "test.jsonl"
+    items.write_text('{"problem": "1+1", "solution": "2"}\n')
+    s = resolve({"eval_data": str(items)})
+    layout = RunLayout(tmp_path / "run")
+    pre = [str(c) for c in preprocess_command(s, layout, ["a.jsonl"])]
+    assert _value(pre, "--contamination") == str(items) and _value(pre, "--eval_size") == "0"
+    assert all(step.items == str(items) for step in math_plan(s, layout))
+    plain = [str(c) for c in preprocess_command(resolve({}), layout, ["a.jsonl"])]
+    assert "--contamination" not in plain and _value(plain, "--eval_size") == "100"
+    # the generated corpus is drawn with the main job's quotas; real --data is taken whole
+    assert _value(plain, "--config") == _value(pre, "--config") == str(GENERATED_CORPUS_PREPROCESS)
+    real = [str(c) for c in preprocess_command(resolve({"data": [str(items)]}), layout, [str(items)])]
+    assert "--config" not in real
+
+
+def test_base_capability_steps_take_no_template(tmp_path):
+    s, layout = resolve({}), RunLayout(tmp_path / "run")
+    base, lora = before_after("base_dev", "eval.base", "--squad", "dev.json", template=False)
+    assert "--template" not in eval_command(s, layout, lora, tmp_path / "b.ckpt")
+    assert _value(eval_command(s, layout, base, tmp_path / "b.ckpt"), "--squad") == "dev.json"
+
+
+def test_a_killed_stage_names_the_likely_cause():
+    assert exit_text(1) == "exit 1"
+    assert "out-of-memory killer" in exit_text(-9) and "dmesg" in exit_text(-9)
