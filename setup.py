@@ -1,11 +1,14 @@
-"""Install the suite's packages: preprocess, eval, research (research.llama3)."""
+"""Install the suite's packages (preprocess, research, eval, mathlora) and its one command, ``mathlora``."""
 from setuptools import find_packages, setup
 
 setup(
     name="mathlora-suite",
     version="0.1.0",
     description="MindSpore/MindFormers LoRA fine-tuning suite for math and logic reasoning LLMs",
-    packages=find_packages(include=["preprocess", "preprocess.*", "eval", "eval.*", "research", "research.*"]),
+    packages=find_packages(include=["preprocess", "preprocess.*", "eval", "eval.*", "research", "research.*",
+                                    "mathlora", "mathlora.*"]),
+    # `mathlora <command>`: every CLI behind one command (mathlora/__main__.py holds the table).
+    entry_points={"console_scripts": ["mathlora = mathlora.__main__:main"]},
     python_requires=">=3.10",
     install_requires=[
         # MindFormers 2.x needs packages that are not on PyPI; 1.9.0 pins mindspore~=2.9.0.

@@ -20,10 +20,11 @@ from eval.model_args import add_model_args, make_generator, model_source, positi
 from eval.plots import plot_bars
 from eval.squad import read_first_questions, render_prompt, retention, score_squad
 from preprocess.atomic import write_json_atomic, write_jsonl_atomic, write_text_atomic
+from preprocess.cli import Parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m eval.base", description=__doc__.split("\n\n")[1],
+    p = Parser(prog="python -m eval.base", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--squad", required=True,
                    help="SQuAD v1.1-format JSON (SQuAD dev-v1.1.json, CMRC2018 squad-style-data)")

@@ -37,12 +37,13 @@ from eval.model_args import (add_model_args, add_sampling_args, add_template_arg
 from eval.plots import plot_bars
 from eval.sampling import Sampling
 from preprocess.atomic import write_json_atomic, write_jsonl_atomic, write_text_atomic
+from preprocess.cli import Parser
 
 DEFAULT_VOTES = {"cpu": 3, "accelerator": 5}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m eval.logic", description=__doc__.split("\n\n")[1],
+    p = Parser(prog="python -m eval.logic", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--items", required=True,
                    help="Tianchi JSONL: {id, problem, questions: [{question, options, answer?}]} per line, or "

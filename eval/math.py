@@ -32,6 +32,7 @@ from eval.math_accuracy import LLAMA3_8B_PARAMS, accuracy_table, contest_score, 
 from eval.math_items import read_math_items
 from eval.pot import format_failures, score_pot
 from eval.plots import accuracy_by_category, plot_bars
+from preprocess.cli import Parser
 from eval.model_args import (add_model_args, add_template_arg, load_model, make_generator, model_source,
                              positive_int, prompt_template)
 
@@ -47,7 +48,7 @@ def _rule(value: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="python -m eval.math",
         description="Grade math answers: the final number (or \\boxed{} content) of each generation "
                     "is compared with the item's reference answer; prints per-category accuracy.",

@@ -25,6 +25,7 @@ from preprocess.atomic import write_text_atomic
 from preprocess.budget import render_table
 from research.rundir.layout import RunLayout
 from research.rundir.manifest import Manifest
+from preprocess.cli import Parser, UserError, run_main
 
 MISSING = "(missing: the stage did not run or failed)"
 
@@ -186,11 +187,13 @@ def build_sections(run_dir: Path, wall_s: float | None = None) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="python -m eval.run_report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run_dir", required=True, help="run directory (logs/<run-id>)")
     parser.add_argument("--wall_s", type=float, default=None, help="whole-job wall time in seconds, for the report")
     args = parser.parse_args(argv)
     run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"--run_dir {run_dir}: no such directory")
     path = write_report(run_dir, build_sections(run_dir, args.wall_s), title=f"Fine-tuning run {run_dir.name}")
     print(Path(path).read_text(encoding="utf-8").split("## Math accuracy")[-1].split("## Artefacts")[0])
     print(f"report: {path}")
@@ -198,4 +201,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -11,10 +11,11 @@ from .pipeline import run
 from .readers import FORMATS
 from .recipes import STYLES as COT_STYLES
 from .teacher import TeacherError
+from preprocess.cli import Parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m preprocess",
         description="Validate, classify, deduplicate (exact and near) and verify math/logic training "
         "data, synthesize a chain of thought for each item, hold out an evaluation set, drop items "

@@ -23,6 +23,7 @@ from pathlib import Path
 from .atomic import write_json_atomic, write_jsonl_atomic
 from .logic_puzzles import KINDS, generate
 from .logic_solvers import asp_answers, csp_answers
+from preprocess.cli import Parser
 
 Solver = Callable[[dict], list]
 
@@ -62,7 +63,7 @@ def verify(specs: Iterable[dict], first: Solver = csp_answers,
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m preprocess.augment_logic", description=__doc__.split("\n\n")[1],
+    p = Parser(prog="python -m preprocess.augment_logic", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, required=True, help="puzzles to generate (before verification)")
     p.add_argument("--seed", type=int, default=0, help="generator seed (default: %(default)s)")

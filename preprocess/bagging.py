@@ -4,7 +4,7 @@ The Tianchi logic write-ups trained N LoRA adapters, each on a random 80% of the
 across them (21 voters did best); ``eval.logic --lora_checkpoint A B C`` pools the adapters'
 votes. This module draws the subsets; each becomes its own run directory, trained as usual::
 
-    python -m preprocess.bagging --input RUN/data/conversations.json --n 3 --fraction 0.8 \
+    python -m preprocess.bagging --input RUN/data/conversations.json --n 3 --fraction 0.8 \\
         --seed 0 --output_dir RUN/bags
 
 writes ``RUN/bags/bag_00/conversations.json`` ... ``bag_02/``, each with ``bag.json`` (its seed,
@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from .atomic import write_json_array_atomic, write_json_atomic
+from preprocess.cli import Parser
 
 
 def _unit(conversation_id: str) -> str:
@@ -93,7 +94,7 @@ def write_bags(input_file: str | Path, n_bags: int, output_dir: str | Path, frac
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m preprocess.bagging", description=__doc__.split("\n\n")[0],
+    p = Parser(prog="python -m preprocess.bagging", description=__doc__,
                                 epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input", required=True, help="fastchat conversations.json (preprocess output)")
     p.add_argument("--n", type=int, required=True, help="number of bags (adapters to train)")

@@ -17,7 +17,6 @@ duplicates; the pipeline's dedup step removes them.
 """
 from __future__ import annotations
 
-import argparse
 import math
 import random
 import sys
@@ -26,6 +25,7 @@ from typing import Callable
 
 from .atomic import write_jsonl_atomic
 from .numeric import contest_context
+from preprocess.cli import Parser
 
 # Deduplicated train.json counts per category (README), in the README's order.
 CONTEST_MIX: dict[str, int] = {
@@ -287,7 +287,7 @@ def generate_labelled(n: int, seed: int) -> list[tuple[str, dict]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m preprocess.synthesize",
         description="Write a synthetic corpus in the 2024 Ascend contest's JSONL format "
         '({"problem", "solution"} per line), covering all 15 contest categories.',

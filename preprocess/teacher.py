@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Sequence
 
 import httpx
-import openai
 from tqdm import tqdm
 
 from .atomic import write_json_atomic
@@ -45,8 +44,6 @@ from .logic import answer_letter, user_message
 MODES = ("match", "rationale", "combined")
 _THINKING = re.compile(r"<thinking>(.*?)</thinking>", re.S)
 _OUTPUT = re.compile(r"<output>.*?</output>", re.S)
-# Wrong key, forbidden or unknown model/route: every other request would fail the same way.
-_FATAL = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
 
 
 @dataclass(frozen=True)
@@ -123,6 +120,8 @@ class TeacherClient:
         self.cache_dir = Path(cache_dir)
         self.max_attempts, self.workers = max_attempts, workers
         self.timeout, self.temperature, self.max_tokens, self.stream = timeout, temperature, max_tokens, stream
+        import openai  # here, not at module level: it takes seconds, and only a teacher run needs it
+
         self.client = openai.OpenAI(base_url=self.base_url, api_key=api_key or "", timeout=timeout,
                                     max_retries=max_retries)
 
@@ -141,6 +140,8 @@ class TeacherClient:
             TeacherError: network error, timeout or HTTP error (after the client's retries), or a
                 reply that is not a chat completion.
         """
+        import openai
+
         kwargs = {"model": self.model, "temperature": self.temperature, "stream": self.stream,
                   "messages": [{"role": "user", "content": content}]}
         if self.max_tokens is not None:
@@ -158,8 +159,10 @@ class TeacherClient:
         except openai.APIConnectionError as exc:
             raise TeacherError(f"{self.base_url}: cannot connect ({exc.__cause__ or exc})") from None
         except openai.APIStatusError as exc:
+            # Wrong key, forbidden or unknown model/route: every other request would fail the same way.
             raise TeacherError(f"{self.base_url}: HTTP {exc.status_code} {str(exc.message)[:200]}",
-                               fatal=isinstance(exc, _FATAL)) from None
+                               fatal=isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError,
+                                                     openai.NotFoundError))) from None
         except (openai.APIError, httpx.HTTPError) as exc:
             raise TeacherError(f"{self.base_url}: reply broken off ({exc})") from None
         except (AttributeError, IndexError, TypeError) as exc:

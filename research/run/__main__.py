@@ -18,6 +18,7 @@ from research.run.settings import (BACKENDS, COT_STYLES, EVAL_BACKENDS, TARGET_S
                                    SettingsError, check_option_conflicts, config_path_for, resolve,
                                    resume_options_conflict)
 from research.run import stages
+from preprocess.cli import Parser
 
 FINETUNE_HELP = """\
 With no options: generate a seeded contest-style corpus, preprocess it (pot_cot targets: an
@@ -52,7 +53,7 @@ and config recorded in its run.json, for the base model and then with the run's 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m research.run", description=__doc__,
+    parser = Parser(prog="python -m research.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -234,8 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with: bash scripts/finetune.sh --resume --run_dir {run.layout.root}",
-              file=sys.stderr)
+        print(f"\ninterrupted; {run.layout.resume_hint}", file=sys.stderr)
         return 130
     print(f"done in {time.time() - run.t0:.0f}s: {report}")
     return 0

@@ -274,8 +274,7 @@ def stage_train(run: Run, base: Path) -> None:
     def work():
         if not run.resume:
             if (lay.output_dir / "checkpoint").is_dir():
-                run.log(f"  training starts afresh; to continue from its checkpoints instead: "
-                        f"bash scripts/finetune.sh --resume --run_dir {lay.root}")
+                run.log(f"  training starts afresh; to continue from its checkpoints instead, {lay.resume_hint}")
             _fresh_training(lay)
         cmd = [str(c) for c in train_command(s, lay, base, run.resume)]
         with open(lay.log("train"), "ab" if run.resume else "wb") as out:
@@ -287,7 +286,8 @@ def stage_train(run: Run, base: Path) -> None:
                 proc.wait()
                 raise
         if rc != 0:
-            raise StageFailed(f"stage train failed ({exit_text(rc)}); see {lay.log('train')}:\n{_tail(lay.log('train'))}")
+            raise StageFailed(f"stage train failed ({exit_text(rc)}); see {lay.log('train')}:\n{_tail(lay.log('train'))}\n"
+                              f"{lay.resume_hint}")
 
     run_stage(run.manifest, "train", inputs, [lay.lora, lay.loss_log, lay.params], work, log=run.log)
 

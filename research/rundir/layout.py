@@ -41,6 +41,13 @@ class RunLayout:
         return self.root.name
 
     @property
+    def resume_hint(self) -> str:
+        """The command that continues this run's interrupted training (``--run_id`` for a run under
+        logs/, else ``--run_dir``)."""
+        where = f"--run_id {self.run_id}" if self.root.resolve().parent == LOGS.resolve() else f"--run_dir {self.root}"
+        return f"resume with `bash scripts/finetune.sh --resume {where}`"
+
+    @property
     def manifest(self) -> Path:
         return self.root / "run.json"
 

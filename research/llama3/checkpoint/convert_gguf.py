@@ -11,7 +11,6 @@ CLI::
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -24,6 +23,7 @@ from research.llama3.checkpoint.gguf_file import default_gguf_path
 from research.llama3.config.model_config import LlamaDims
 from research.llama3.checkpoint.ms_checkpoint import save_ms_checkpoint
 from research.llama3.checkpoint.weight_names import hf_to_ms_name
+from preprocess.cli import Parser
 
 __all__ = [
     "read_gguf",
@@ -168,7 +168,7 @@ def convert_gguf_to_mindformers(gguf_path: str | os.PathLike | None, out_ckpt: s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Parser(prog="python -m research.llama3.checkpoint.convert_gguf", description=__doc__)
     parser.add_argument("--gguf", default=None, help="GGUF file (default: embedded SmolLM2-135M-Instruct Q4_1)")
     parser.add_argument("--output", required=True, help="MindSpore checkpoint to write (*.ckpt)")
     args = parser.parse_args(argv)

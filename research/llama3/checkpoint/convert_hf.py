@@ -10,7 +10,7 @@ CLI::
     # HF directory -> MindFormers base checkpoint (prints the dims for the YAML's model_config)
     python -m research.llama3.checkpoint.convert_hf to_mindformers --hf_dir DIR --output base.ckpt [--dtype bfloat16]
     # MindFormers checkpoint (+ optional LoRA, merged) -> HF directory
-    python -m research.llama3.checkpoint.convert_hf to_hf --config YAML --load_checkpoint base.ckpt \
+    python -m research.llama3.checkpoint.convert_hf to_hf --config YAML --load_checkpoint base.ckpt \\
         [--lora_checkpoint lora.ckpt] --output_dir DIR [--dtype bfloat16] [--with_tokenizer]
 """
 
@@ -25,6 +25,7 @@ from pathlib import Path
 from research.llama3.config.model_config import LlamaDims, read_model_config
 from research.llama3.checkpoint.ms_checkpoint import MS_DTYPES, save_ms_checkpoint
 from research.llama3.checkpoint.weight_names import hf_to_ms_name
+from preprocess.cli import Parser
 
 __all__ = ["read_hf_checkpoint", "convert_hf_to_mindformers", "convert_mindformers_to_hf", "main"]
 
@@ -127,7 +128,7 @@ def convert_mindformers_to_hf(ckpt: str | os.PathLike, dims: LlamaDims, out_dir:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="python -m research.llama3.checkpoint.convert_hf", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     to_ms = sub.add_parser("to_mindformers", help="HF safetensors directory -> MindFormers checkpoint")
     to_ms.add_argument("--hf_dir", required=True, help="directory with config.json and *.safetensors")

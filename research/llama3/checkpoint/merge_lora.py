@@ -9,7 +9,7 @@ The result loads into the same YAML's model with ``pet_config`` removed (no LoRA
 
 CLI::
 
-    python -m research.llama3.checkpoint.merge_lora --config YAML --load_checkpoint base.ckpt \
+    python -m research.llama3.checkpoint.merge_lora --config YAML --load_checkpoint base.ckpt \\
         --lora_checkpoint lora.ckpt|ADAPTER_DIR --output merged.ckpt [--dtype bfloat16]
 """
 
@@ -23,6 +23,7 @@ from research.llama3.config.model_config import read_model_config
 from research.llama3.checkpoint.ms_checkpoint import MS_DTYPES, load_ms_checkpoint, save_ms_checkpoint
 from research.llama3.checkpoint.to_hf import merge_lora
 from research.llama3.checkpoint.weight_names import is_lora_name
+from preprocess.cli import Parser
 
 __all__ = ["lora_scaling", "merge_lora_checkpoint", "main"]
 
@@ -84,7 +85,7 @@ def merge_lora_checkpoint(base_ckpt: str, lora_source: str, output: str, pet_con
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="python -m research.llama3.checkpoint.merge_lora", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="the training YAML (model.model_config.pet_config)")
     parser.add_argument("--load_checkpoint", required=True, help="MindFormers base checkpoint")
     parser.add_argument("--lora_checkpoint", required=True, help="lora.ckpt or a PEFT adapter directory")

@@ -17,6 +17,7 @@ import re
 import sys
 
 import numpy as np
+from preprocess.cli import Parser
 
 
 def newest_per_rank(checkpoint_dir: str) -> dict[int, str]:
@@ -77,7 +78,7 @@ def merge_replicated(paths: dict[int, str], atol: float = 0.0) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="python -m research.llama3.checkpoint.merge_ranks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint_dir", required=True,
                         help="directory holding rank_<N>/ (e.g. OUTPUT/checkpoint_trainable or OUTPUT/checkpoint)")
     parser.add_argument("--output", required=True, help="merged checkpoint to write")

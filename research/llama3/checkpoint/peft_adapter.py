@@ -37,6 +37,7 @@ import numpy as np
 from research.llama3.config.model_config import read_model_config
 from research.llama3.checkpoint.ms_checkpoint import load_ms_checkpoint, save_ms_checkpoint
 from research.llama3.checkpoint.weight_names import hf_to_ms_name, is_lora_name, linear_modules, ms_to_hf_name
+from preprocess.cli import Parser
 
 __all__ = [
     "target_hf_modules", "peft_lora_config", "pet_config_from_adapter", "ms_lora_to_peft", "peft_to_ms_lora",
@@ -223,7 +224,7 @@ def load_peft_adapter(adapter_dir: str | os.PathLike) -> tuple[dict[str, np.ndar
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="python -m research.llama3.checkpoint.peft_adapter", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     to_peft = sub.add_parser("to_peft", help="MindFormers LoRA checkpoint -> PEFT adapter directory")
     to_peft.add_argument("--config", required=True, help="MindFormers YAML (pet_config, num_layers)")

@@ -8,6 +8,7 @@ GGUF converter writes for a real model, so the smoke chain takes the same path a
 import argparse
 import os
 import sys
+from preprocess.cli import Parser
 
 
 def build_model(model_config: dict, with_lora: bool = False):
@@ -43,7 +44,7 @@ def init_random_checkpoint(config_path: str, output: str, seed: int = 0) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="python -m research.llama3.checkpoint.random_init", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="MindFormers YAML (model.model_config is used)")
     parser.add_argument("--output", required=True, help="checkpoint to write")
     parser.add_argument("--seed", type=int, default=0, help="MindSpore seed")

@@ -3,16 +3,21 @@
 
 LoRA deltas are merged into the base weights, so the result is a plain HF
 model that needs neither PEFT nor MindSpore at inference time.
+
+A library: the command that writes such a model to an HF directory is
+``python -m research.llama3.checkpoint.convert_hf to_hf`` (``mathlora convert hf to_hf``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from preprocess.cli import Parser
 from research.llama3.config.model_config import LlamaDims
 from research.llama3.checkpoint.ms_checkpoint import load_ms_checkpoint
 from research.llama3.checkpoint.weight_names import ms_to_hf_name
@@ -158,3 +163,16 @@ def save_hf_model(model, tokenizer, out_dir: str | os.PathLike) -> Path:
     if tokenizer is not None:
         tokenizer.save_pretrained(out)
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m research.llama3.checkpoint.to_hf``: this module's description and the command to use
+    (exit status 2 unless ``--help``)."""
+    Parser(prog="python -m research.llama3.checkpoint.to_hf", description=__doc__).parse_args(argv)
+    print("error: research.llama3.checkpoint.to_hf is a library; run "
+          "python -m research.llama3.checkpoint.convert_hf to_hf --help", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -25,6 +25,7 @@ import os
 import sys
 
 from research.llama3.config import config_schema as schema
+from preprocess.cli import Parser
 
 # The ``processor.tokenizer.type`` values research.llama3.tokenizers.tokenizer builds (besides any
 # tokenizer MindFormers registers); here, below the tokenizers, so that checking a YAML imports none.
@@ -263,7 +264,7 @@ def validate_config(path: str | os.PathLike) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m research.llama3.config.config_check", description=__doc__,
+    parser = Parser(prog="python -m research.llama3.config.config_check", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("configs", nargs="+", metavar="YAML", help="MindFormers YAML files")
     args = parser.parse_args(argv)

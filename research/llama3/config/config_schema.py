@@ -20,6 +20,8 @@ from __future__ import annotations
 import functools
 import inspect
 
+from preprocess.cli import quiet_imports, wants_verbose
+
 # The registry module type each typed section is built from (MindFormers' build_* call for it).
 SECTION_MODULE_TYPES = {
     "trainer": "trainer",
@@ -45,11 +47,13 @@ DATA_LOADER_EXTRA = {"dataset_dir", "dataset_files", "shuffle"}
 
 @functools.lru_cache(maxsize=1)
 def _mindformers():
-    """Import MindFormers and the suite's modules that register classes with it (callbacks)."""
-    import mindformers  # noqa: F401  (fills MindFormerRegister.registry)
-    from research.llama3.train import callbacks  # noqa: F401  LossJsonlMonitor, EpochLoraCheckpoint, CheckpointMonitor
-    from research.obs import callback  # noqa: F401  ObsCheckpointUploader
-    from mindformers.tools.register import MindFormerRegister
+    """Import MindFormers and the suite's modules that register classes with it (callbacks); the first
+    MindFormers import of most CLIs, so its import-time warnings are hidden here (``--verbose`` shows them)."""
+    with quiet_imports(wants_verbose(None)):
+        import mindformers  # noqa: F401  (fills MindFormerRegister.registry)
+        from research.llama3.train import callbacks  # noqa: F401  LossJsonlMonitor, EpochLoraCheckpoint, CheckpointMonitor
+        from research.obs import callback  # noqa: F401  ObsCheckpointUploader
+        from mindformers.tools.register import MindFormerRegister
 
     return MindFormerRegister
 

@@ -2,8 +2,8 @@
 
 Usage::
 
-    python -m research.llama3.export.export_mindir --config YAML --load_checkpoint base.ckpt \
-        [--lora_checkpoint lora.ckpt] --output model.mindir [--seq_length N] [--batch_size B] \
+    python -m research.llama3.export.export_mindir --config YAML --load_checkpoint base.ckpt \\
+        [--lora_checkpoint lora.ckpt] --output model.mindir [--seq_length N] [--batch_size B] \\
         [--check_parity] [--backend mindspore|lite]
 
 The adapter is merged with ``research.llama3.checkpoint.merge_lora`` (``W + lora_alpha / lora_rank * B @ A``, alpha and
@@ -27,6 +27,7 @@ import sys
 import tempfile
 
 import numpy as np
+from preprocess.cli import Parser
 
 __all__ = ["lite_available", "build_inference_model", "export_mindir", "run_mindir", "unmerged_logits",
            "check_parity", "main"]
@@ -211,7 +212,7 @@ def check_parity(config_path: str, base_ckpt: str, lora_ckpt: str | None, mindir
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="python -m research.llama3.export.export_mindir", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="training YAML (model.model_config, pet_config)")
     parser.add_argument("--load_checkpoint", required=True, help="MindFormers base checkpoint")
     parser.add_argument("--lora_checkpoint", help="LoRA checkpoint of the run (lora.ckpt); omit for the base")

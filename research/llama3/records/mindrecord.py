@@ -43,6 +43,7 @@ from preprocess.atomic import finish_commit, make_temp_dir, remove_stale_temp_di
 from preprocess.budget import IGNORE_INDEX, budget_warnings, over_budget, render_table, split_lengths, summarize
 from preprocess.readers import lone_surrogate, undecodable
 from preprocess.templates import DEFAULT_TEMPLATE, EOS, TEMPLATES, ChatTemplate, get_template
+from preprocess.cli import Parser
 
 SCHEMA = {"input_ids": {"type": "int32", "shape": [-1]}, "labels": {"type": "int32", "shape": [-1]}}
 TOKENIZER_KINDS = {"llama3": "Llama3Tokenizer", "gguf": "GGUFTokenizer"}
@@ -424,7 +425,7 @@ def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, o
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m research.llama3.records.mindrecord", description=__doc__,
+    parser = Parser(prog="python -m research.llama3.records.mindrecord", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     mf = parser.add_argument_group("MindFormers llama_preprocess.py flags")
     mf.add_argument("--dataset_type", default="qa", choices=["qa"],

@@ -37,6 +37,7 @@ import argparse
 import copy
 import os
 import sys
+from preprocess.cli import Parser
 
 # Every key (dotted path into the YAML) the dry run may change; nothing else differs from the YAML.
 DRY_RUN_KEYS = (
@@ -128,7 +129,7 @@ def write_dry_run_yaml(config_path: str, output: str) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m research.llama3.train.dry_run", description=__doc__,
+    parser = Parser(prog="python -m research.llama3.train.dry_run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="Ascend MindFormers YAML")
     parser.add_argument("--output", required=True, help="where the CPU dry-run YAML is written")

@@ -5,8 +5,8 @@ overflow-check shim (``cpu_shim``) that is applied when the target is CPU.
 
 Usage::
 
-    python -m research.llama3.train.finetune --config configs/smollm2_135m/finetune_lora_cpu.yaml \
-        --train_dataset data/train.mindrecord --load_checkpoint base.ckpt \
+    python -m research.llama3.train.finetune --config configs/smollm2_135m/finetune_lora_cpu.yaml \\
+        --train_dataset data/train.mindrecord --load_checkpoint base.ckpt \\
         --output_dir work/output --run_dir logs/RUN [--stop_step N] [--seed S] [--save_steps N] [--resume]
 
 Several ranks: start it through ``scripts/msrun_launcher.sh`` (msrun), with a YAML that sets
@@ -37,10 +37,9 @@ import yaml
 
 from preprocess.atomic import write_text_atomic
 from research.llama3.config.config_check import ConfigError
-from research.llama3.train import callbacks  # registers LossJsonlMonitor, EpochLoraCheckpoint with MindFormers
-from research.obs import callback as _obs_callback  # noqa: F401  registers ObsCheckpointUploader for YAML callbacks
 from research.llama3.train.resume import find_resume_point, truncate_loss_log
 from research.rundir.layout import RunLayout
+from preprocess.cli import Parser, UserError, quiet_imports, run_main, wants_verbose
 
 
 def rank_id() -> int:
@@ -195,7 +194,7 @@ def run_finetune(config) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="python -m research.llama3.train.finetune", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="MindFormers YAML")
     parser.add_argument("--train_dataset", required=True, help="MindRecord file from research.llama3.records.mindrecord")
     parser.add_argument("--load_checkpoint", default="", help="base checkpoint (MindFormers names); "
@@ -209,6 +208,15 @@ def main(argv=None) -> int:
     parser.add_argument("--resume", action="store_true",
                         help="continue from the newest full-state checkpoint in --output_dir (fresh start if none)")
     args = parser.parse_args(argv)
+    for option, path in (("--config", args.config), ("--train_dataset", args.train_dataset),
+                         ("--load_checkpoint", args.load_checkpoint)):
+        if path and not os.path.isfile(path):
+            raise UserError(f"{option} {path}: no such file")
+    with quiet_imports(wants_verbose(argv)):
+        # Registers LossJsonlMonitor, EpochLoraCheckpoint (callbacks) and ObsCheckpointUploader with
+        # MindFormers for the YAML's callbacks; imported after parsing so that --help is fast.
+        from research.llama3.train import callbacks
+        from research.obs import callback as _obs_callback  # noqa: F401
     run_dir = rank_run_dir(args.run_dir)
     os.makedirs(run_dir, exist_ok=True)
     try:
@@ -228,9 +236,13 @@ def main(argv=None) -> int:
         print(f"error: {exc}\nlast good checkpoint: {point.checkpoint if point else '(none saved yet)'}",
               file=sys.stderr)
         return 3
+    except KeyboardInterrupt:
+        hint = RunLayout(Path(args.run_dir)).resume_hint
+        print(f"\ninterrupted; {hint} (or this command again with --resume)", file=sys.stderr)
+        return 130
     print(f"LoRA checkpoint: {lora}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -2,8 +2,8 @@
 
 Usage (one GPU or CPU; several GPUs with ``torchrun --nproc_per_node N -m research.llama3.train.torch_finetune ...``)::
 
-    python -m research.llama3.train.torch_finetune --config configs/smollm2_135m/finetune_lora_cpu.yaml \
-        --train_dataset data/train.mindrecord --load_checkpoint base.ckpt \
+    python -m research.llama3.train.torch_finetune --config configs/smollm2_135m/finetune_lora_cpu.yaml \\
+        --train_dataset data/train.mindrecord --load_checkpoint base.ckpt \\
         --output_dir work/output --run_dir logs/RUN [--stop_step N] [--seed S] [--device cpu|cuda] [--packing]
 
 What is read from the YAML, as MindFormers reads it:
@@ -56,6 +56,7 @@ import yaml
 from preprocess.templates import DEFAULT_TEMPLATE
 from research.llama3.config.model_config import read_config
 from research.rundir.layout import RunLayout
+from preprocess.cli import Parser
 
 __all__ = ["RunSettings", "load_settings", "read_mindrecord", "unpacked_rows", "packed_rows", "build_lora_model",
            "CausalLMLoss", "count_parameters", "train", "prepare_records", "main"]
@@ -425,7 +426,7 @@ def prepare_records(train_dataset: str, config_path: str, seq_length: int, outpu
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="python -m research.llama3.train.torch_finetune", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="MindFormers YAML (the same one the MindFormers entry uses)")
     parser.add_argument("--train_dataset", required=True, help="MindRecord file or conversation JSON")
     parser.add_argument("--load_checkpoint", default="",
