@@ -12,6 +12,7 @@ from mindformers.core.callback.callback import CheckpointMonitor
 from mindformers.tools.register import MindFormerModuleType, MindFormerRegister
 
 from preprocess.atomic import write_json_atomic
+from research.llama3.train.param_count import count_parameters
 from research.rundir.layout import RunLayout
 
 
@@ -42,17 +43,11 @@ def peak_memory_mb() -> dict:
     return peak
 
 
-def count_parameters(network) -> dict:
-    """Return ``{"trainable", "base", "total", "ratio"}`` parameter counts of a MindSpore cell.
-
-    ``base`` = total - trainable (the frozen model); ``ratio`` = trainable / base, the contest's
-    low-parameter ratio (data README: score uses 1 - trainable/8,030M, the base model's size).
-    Same definitions as ``research.llama3.train.param_count.lora_param_counts``.
-    """
-    total = sum(math.prod(p.shape) for p in network.get_parameters())
-    trainable = sum(math.prod(p.shape) for p in network.trainable_params())
-    base = total - trainable
-    return {"trainable": trainable, "base": base, "total": total, "ratio": trainable / base if base else 0.0}
+def network_parameters(network):
+    """``(element count, trainable)`` of each parameter of a MindSpore cell, for
+    :func:`research.llama3.train.param_count.count_parameters`."""
+    trainable = {id(p) for p in network.trainable_params()}
+    return ((math.prod(p.shape), id(p) in trainable) for p in network.get_parameters())
 
 
 @MindFormerRegister.register(MindFormerModuleType.CALLBACK)
@@ -84,7 +79,7 @@ class LossJsonlMonitor(Callback):
 
     def on_train_begin(self, run_context):
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        counts = count_parameters(model_network(run_context.original_args()))
+        counts = count_parameters(network_parameters(model_network(run_context.original_args())))
         write_json_atomic(RunLayout(Path(self.path).resolve().parent).params, counts)
         print(f"trainable params: {counts['trainable']:,} of {counts['total']:,} "
               f"(ratio to the base model {counts['ratio']:.6f})", flush=True)

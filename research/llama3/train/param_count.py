@@ -1,10 +1,27 @@
-"""Parameter counts of a MindFormers Llama + LoRA from its YAML, without building (or allocating) it.
+"""Parameter counts: of a built model (:func:`count_parameters`, for MindSpore and PyTorch alike) and of a
+MindFormers Llama + LoRA from its YAML, without building (or allocating) it (:func:`lora_param_counts`).
 
 The contest's low-parameter term uses trainable / base parameters (data README: score =
 (1 - trainable/8,030M) x 0.3 + accuracy x 0.7); for the reference LoRA on Llama3-8B that is
 3,407,872 / 8,030,261,248 = 0.000424.
 """
 import re
+from collections.abc import Iterable
+
+
+def count_parameters(parameters: Iterable[tuple[int, bool]]) -> dict:
+    """``{"trainable", "base", "total", "ratio"}`` from ``(element count, trainable)`` per parameter.
+
+    ``base`` = total - trainable (the frozen model); ``ratio`` = trainable / base, the contest's
+    low-parameter ratio (data README: score uses 1 - trainable/8,030M, the base model's size). Same
+    definitions as :func:`lora_param_counts`.
+    """
+    total = trainable = 0
+    for size, is_trainable in parameters:
+        total += size
+        trainable += size if is_trainable else 0
+    base = total - trainable
+    return {"trainable": trainable, "base": base, "total": total, "ratio": trainable / base if base else 0.0}
 
 
 def _linear_shapes(mc: dict) -> dict[str, tuple[int, int]]:

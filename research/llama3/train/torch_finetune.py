@@ -55,16 +55,18 @@ import yaml
 
 from preprocess.templates import DEFAULT_TEMPLATE
 from research.llama3.config.model_config import read_config
+from research.llama3.train.param_count import count_parameters
 from research.rundir.layout import RunLayout
 from preprocess.cli import Parser
 
-__all__ = ["RunSettings", "load_settings", "read_mindrecord", "unpacked_rows", "packed_rows", "build_lora_model",
-           "CausalLMLoss", "count_parameters", "train", "prepare_records", "main"]
+__all__ = ["TrainingConfig", "load_settings", "read_mindrecord", "unpacked_rows", "packed_rows", "build_lora_model",
+           "CausalLMLoss", "train", "prepare_records", "main"]
 
 
 @dataclass
-class RunSettings:
-    """The parts of a MindFormers YAML the torch path uses (see the module docstring)."""
+class TrainingConfig:
+    """The parts of a MindFormers YAML the torch path uses (see the module docstring); not the runner's
+    ``research.run.settings.RunSettings``, which holds a whole job's options."""
 
     model_config: dict
     pet_config: dict
@@ -83,8 +85,8 @@ class RunSettings:
     compute_dtype: str
 
 
-def load_settings(config_path: str, seed: int | None = None) -> RunSettings:
-    """Read a MindFormers YAML into ``RunSettings``.
+def load_settings(config_path: str, seed: int | None = None) -> TrainingConfig:
+    """Read a MindFormers YAML into ``TrainingConfig``.
 
     Raises:
         FileNotFoundError: no such YAML.
@@ -104,7 +106,7 @@ def load_settings(config_path: str, seed: int | None = None) -> RunSettings:
     betas = opt.get("betas") or [opt.get("beta1", 0.9), opt.get("beta2", 0.999)]
     wrapper = cfg.get("runner_wrapper") or {}
     loader = ((cfg.get("train_dataset") or {}).get("data_loader") or {})
-    return RunSettings(
+    return TrainingConfig(
         model_config=mc, pet_config=pet, lr_schedule=lr,
         betas=(float(betas[0]), float(betas[1])), eps=float(opt.get("eps", 1e-8)),
         weight_decay=float(opt.get("weight_decay", 0.0)),
@@ -272,15 +274,7 @@ def _dist():
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
 
-def count_parameters(model) -> dict:
-    """``{"trainable", "base", "total", "ratio"}`` as ``research.llama3.train.callbacks.count_parameters`` defines them."""
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    base = total - trainable
-    return {"trainable": trainable, "base": base, "total": total, "ratio": trainable / base if base else 0.0}
-
-
-def train(settings: RunSettings, rows: dict[str, np.ndarray], base_ckpt: str | None, run_dir: str,
+def train(settings: TrainingConfig, rows: dict[str, np.ndarray], base_ckpt: str | None, run_dir: str,
           stop_step: int = 0, device: str = "cpu", compile_model: bool = False,
           attn_implementation: str = "sdpa", log=print) -> dict:
     """Train LoRA on ``rows`` (from ``unpacked_rows``/``packed_rows``) and write the run-dir outputs.
@@ -316,7 +310,7 @@ def train(settings: RunSettings, rows: dict[str, np.ndarray], base_ckpt: str | N
     dtype = torch.float32 if device == "cpu" else getattr(torch, settings.compute_dtype)
     dims = LlamaDims.from_mindformers(settings.model_config)
     peft_model = build_lora_model(base_ckpt, dims, settings.pet_config, dtype, attn_implementation).to(dev)
-    counts = count_parameters(peft_model)
+    counts = count_parameters((p.numel(), p.requires_grad) for p in peft_model.parameters())
     if compile_model:
         # The decoder only: the loss's boolean indexing has data-dependent shapes.
         peft_model.base_model.model.model.compile()
