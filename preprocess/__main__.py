@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--cot_style", choices=COT_STYLES,
         help="which step-by-step text target_style cot trains on: steps (default: every line one small "
-        "operation, re-checked; preprocess.recipes) or classic (the short Chinese explanation)",
+        "operation, re-checked; preprocess.recipes), digits (steps with digit-spaced addition/subtraction "
+        "and 2-decimal quotients/roots; preprocess.recipes.digits) or classic (the short Chinese explanation)",
     )
     parser.add_argument("--no_progress", action="store_true", help="do not show the progress bars")
     return parser

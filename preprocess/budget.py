@@ -10,7 +10,7 @@ such samples (with a count) instead of truncating them.
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
 IGNORE_INDEX = -100
@@ -41,14 +41,18 @@ def _quantile(sorted_values: list[int], q: float) -> int:
 
 
 def summarize(samples: Iterable[tuple[str, int, int]], seq_length: int,
-              max_new_tokens: int | None) -> dict[str, dict[str, int]]:
+              max_new_tokens: int | None, fallback: Iterable[str] = ()) -> dict[str, dict[str, int]]:
     """Per-category budget table of ``(category, prompt tokens, target tokens)`` samples.
+
+    ``fallback`` names the category of each sample trained on its shorter fallback target (a
+    ``pot_cot`` record's expression alone) because the whole did not fit.
 
     Returns:
         ``{category: {samples, prompt_median, prompt_p90, prompt_max, target_median, target_p90,
-        target_max, over_seq_length, over_max_new_tokens}}`` (ints; nearest-rank median/p90),
-        categories sorted by name, plus ``"all"`` over every sample.
+        target_max, over_seq_length, over_max_new_tokens, fallback}}`` (ints; nearest-rank
+        median/p90), categories sorted by name, plus ``"all"`` over every sample.
     """
+    fell_back = Counter(fallback)
     per: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for category, prompt, target in samples:
         per[category].append((prompt, target))
@@ -65,6 +69,7 @@ def summarize(samples: Iterable[tuple[str, int, int]], seq_length: int,
             "target_max": targets[-1],
             "over_seq_length": sum(p + t > seq_length + 1 for p, t in rows),
             "over_max_new_tokens": 0 if max_new_tokens is None else sum(t > max_new_tokens for _, t in rows),
+            "fallback": sum(fell_back.values()) if category == "all" else fell_back[category],
         }
     return table
 
@@ -74,11 +79,13 @@ def render_table(table: dict[str, dict[str, int]], seq_length: int, max_new_toke
     limit = "unchecked" if max_new_tokens is None else str(max_new_tokens)
     lines = [f"seq_length {seq_length}, max_new_tokens {limit}; token counts measured before any cut or drop:", "",
              "| category | samples | prompt median | prompt p90 | target median | target p90 | target max "
-             "| over seq_length | over max_new_tokens |", "|---|" + "---:|" * 8]
+             "| over seq_length | over max_new_tokens | on the fallback (share) |", "|---|" + "---:|" * 9]
     for category, r in table.items():
+        # Tables written before the fallback count existed have no such key.
+        fallback = r.get("fallback", 0)
         lines.append(f"| {category} | {r['samples']} | {r['prompt_median']} | {r['prompt_p90']} | "
                      f"{r['target_median']} | {r['target_p90']} | {r['target_max']} | {r['over_seq_length']} | "
-                     f"{r['over_max_new_tokens']} |")
+                     f"{r['over_max_new_tokens']} | {fallback} ({fallback / r['samples']:.0%}) |")
     return "\n".join(lines) + "\n"
 
 

@@ -17,7 +17,9 @@ YAML keys (all optional; ``configs/preprocess/quotas_example.yaml`` shows each o
                    generation; the expression alone is the record's fallback when the whole
                    does not fit the token budget); the others keep their CoT
     cot_style      which step-by-step text "cot" is (``preprocess.recipes.STYLES``):
-                   "steps" (default: every line one re-checked small operation) or "classic"
+                   "steps" (default: every line one re-checked small operation), "digits" (steps
+                   with digit-spaced addition/subtraction and 2-decimal quotients/roots,
+                   ``preprocess.recipes.digits``) or "classic"
     teacher        {base_url, model, mode, cache_dir, api_key_env, max_attempts, workers,
                     timeout, max_retries, temperature, max_tokens, stream}, see
                     ``preprocess.teacher.TeacherClient``

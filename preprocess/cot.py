@@ -30,7 +30,7 @@ from .arith import eval_arithmetic
 from .classify import CATEGORIES, PATTERNS, option_labels
 from .extract import gsm8k_final, last_boxed
 from .numeric import NUMBER_RE, contest_context, dec, float_close, last_number, negate_literal, paren, plain
-from .recipes import RECIPES, STYLES, StepError, check_steps
+from .recipes import STEP_STYLES, STYLES, StepError
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def synthesize(problem: str, solution: str, category: str, style: str = "classic
         solution: reference solution as given in the data.
         category: one of ``classify.CATEGORIES`` (normally ``classify(problem, solution)``).
         style: ``recipes.STYLES``: ``classic`` (the Chinese explanation ending with the solution
-            line) or ``steps`` (``preprocess.recipes``: every line a claim that is re-computed;
+            line), ``steps`` or ``digits`` (``preprocess.recipes``: every line a claim that is re-computed;
             an item whose recipe fails that check is returned unverified with the failing line).
             Only the 14 computational categories have styles; the others are the same in both.
 
@@ -131,16 +131,17 @@ def synthesize(problem: str, solution: str, category: str, style: str = "classic
         # (abs, scaleb, display sums) cannot be affected by the caller's decimal settings.
         with contest_context():
             steps = _BUILDERS[category](m, answer, sm)
-            if style == "steps":
-                steps = RECIPES[category](m, answer)
-                check_steps(steps)
+            if style in STEP_STYLES:
+                recipes, check = STEP_STYLES[style]
+                steps = recipes[category](m, answer)
+                check(steps)
     except _Mismatch as exc:
         return CotResult(solution, answer, False, str(exc))
     except StepError as exc:
         return CotResult(solution, answer, False, f"{category} recipe: {exc}")
     except (InvalidOperation, ArithmeticError, ValueError) as exc:
         return CotResult(solution, answer, False, f"cannot re-derive {category}: {exc!r}")
-    return CotResult("\n".join(steps if style == "steps" else [*steps, given]), answer, True, "")
+    return CotResult("\n".join(steps if style in STEP_STYLES else [*steps, given]), answer, True, "")
 
 
 # --------------------------------------------------------------------------- helpers

@@ -252,7 +252,7 @@ def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, pro
         keys[item["id"]] = keyed[i][0]
         if verified and category in cfg.rounding:
             item["cot"], _ = apply_rounding(cot, answer, cfg.rounding[category],
-                                            approximate=cfg.cot_style == "steps")
+                                            approximate=cfg.cot_style != "classic")
         if verified and cfg.target_style in ("pot", "pot_cot") and category in POT_CATEGORIES:
             try:
                 pot = pot_target(rec["problem"], answer, category)

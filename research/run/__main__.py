@@ -91,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "tool-free and tool-assisted columns; the base model is prompted with "
                          "configs/eval/pot_fewshot.jsonl")
     ft.add_argument("--cot_style", choices=COT_STYLES,
-                    help="text of cot targets: steps (default: one small re-checked operation a line) or classic")
+                    help="text of cot targets: steps (default: one small re-checked operation a line), digits "
+                         "(steps with digit-spaced addition/subtraction columns and 2-decimal quotients/roots) "
+                         "or classic")
     ft.add_argument("--eval_limit", type=int, metavar="N",
                     help="evaluate only the first N items of the eval file (default: all of the held-out split; "
                          "the first 100 of --eval_data, i.e. --eval_size's default)")

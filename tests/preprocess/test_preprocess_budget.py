@@ -19,18 +19,20 @@ SMOLLM2 = ROOT / "configs" / "smollm2_135m" / "finetune_lora_cpu.yaml"
 def test_summarize_fixed_input():
     samples = [("addition", 60, 10), ("addition", 62, 20), ("addition", 64, 30), ("addition", 66, 200),
                ("division", 70, 150), ("division", 70, 190)]
-    table = summarize(samples, seq_length=256, max_new_tokens=192)
+    table = summarize(samples, seq_length=256, max_new_tokens=192, fallback=["division"])
     assert list(table) == ["addition", "division", "all"]
     assert table["addition"] == {"samples": 4, "prompt_median": 62, "prompt_p90": 66, "prompt_max": 66,
                                  "target_median": 20, "target_p90": 200, "target_max": 200,
-                                 "over_seq_length": 1, "over_max_new_tokens": 1}
+                                 "over_seq_length": 1, "over_max_new_tokens": 1, "fallback": 0}
+    assert table["division"]["fallback"] == table["all"]["fallback"] == 1
     # 70 + 190 = 260 > 257 tokens of a record; 190 <= 192 fits the generation budget.
     assert table["division"]["over_seq_length"] == 1 and table["division"]["over_max_new_tokens"] == 0
     assert table["all"]["samples"] == 6 and table["all"]["target_median"] == 30
     assert table["all"]["over_seq_length"] == 2 and table["all"]["over_max_new_tokens"] == 1
     assert summarize(samples, 256, None)["all"]["over_max_new_tokens"] == 0
     md = render_table(table, 256, 192)
-    assert "| addition | 4 | 62 | 66 | 20 | 200 | 200 | 1 | 1 |" in md
+    assert "| addition | 4 | 62 | 66 | 20 | 200 | 200 | 1 | 1 | 0 (0%) |" in md
+    assert "| division | 2 | 70 | 70 | 150 | 190 | 190 | 1 | 0 | 1 (50%) |" in md
     assert budget_warnings(table, dropped=True) == [
         "warning: addition: 1 of 4 samples over seq_length, 1 with a target over max_new_tokens; dropped",
         "warning: division: 1 of 2 samples over seq_length, 0 with a target over max_new_tokens; dropped"]
@@ -99,6 +101,7 @@ def test_over_budget_conversation_trains_on_its_fallback(tokenizer, tmp_path):
     report = convert([fits, too_long, broken], tokenizer, tpl, 256, str(tmp_path / "f.mindrecord"),
                      max_new_tokens=192, drop_overlong=True)
     assert [e["id"] for e in report["shortened"]] == ["0"] and report["samples"] == report["records"] == 1
+    assert report["shortened"][0]["category"] == "multiplication" and report["budget"]["multiplication"]["fallback"] == 1
     assert "trained on its fallback_conversations" in report["shortened"][0]["reason"]
     assert [e["id"] for e in report["dropped"]] == ["1"]
     assert [e["id"] for e in report["skipped"]] == ["2"]

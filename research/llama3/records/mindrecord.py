@@ -222,7 +222,7 @@ def _convert_chunk(chunk: list[tuple[str, str, object]]) -> tuple:
                 continue
             short_prompt, short_target = split_lengths(short[1])
             if not over_budget(short_prompt, short_target, total - 1, limit):
-                entries.append(("shortened", {"where": where, "id": cid,
+                entries.append(("shortened", {"where": where, "id": cid, "category": budget[-1][0],
                                               "reason": f"over budget: {over}; trained on its fallback_conversations"}))
                 (ids, labels), over = short, None
         if over and s["drop_overlong"]:
@@ -364,7 +364,9 @@ def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, o
         (what each mode gives on these samples), ``truncated``/``dropped``/``shortened``/``skipped``/``notes``
         (lists of ``{"where", "id", "reason"}``), ``files``, ``seq_length``, ``template``, ``packing``,
         ``max_new_tokens``, ``drop_overlong``, ``budget`` (``preprocess.budget.summarize``: per category
-        prompt/target token median, p90, max and the counts over each budget, measured before any cut).
+        prompt/target token median, p90, max and the counts over each budget, measured before any cut,
+        and ``fallback``: the samples trained on their ``fallback_conversations``; ``shortened`` entries
+        also carry the ``category``).
 
     Raises:
         ValueError: the template needs special tokens the tokenizer lacks, or nothing to write.
@@ -419,7 +421,8 @@ def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, o
     report["pad_share_unpacked"] = round(1 - report["tokens"] / (len(lengths) * total), 4)
     report["pad_share_packed"] = round(1 - report["tokens"] / (packed_records * total), 4)
     report["files"] = [os.path.join(out_dir, n) for n in names]
-    report["budget"] = summarize(budget, seq_length, max_new_tokens)
+    report["budget"] = summarize(budget, seq_length, max_new_tokens,
+                                 fallback=[e["category"] for e in report["shortened"]])
     write_json_atomic(output_file + ".report.json", report)
     return report
 
