@@ -158,7 +158,7 @@ def test_pipeline_default_style_is_steps_and_conversations_carry_category(tmp_pa
     assert classic[0]["conversations"][1]["value"].endswith(rows[0]["solution"])
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("cot_style: fancy\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"bad.yaml: cot_style must be one of \('classic', 'steps'\)"):
+    with pytest.raises(ValueError, match=r"bad.yaml: cot_style must be one of \('classic', 'steps', 'digits'\)"):
         load_config(cfg)
 
 
