@@ -17,7 +17,7 @@ Addition and subtraction (``-5740.03 + -3606.43``)::
 
 Digits are separated by spaces because tokenizers differ: SmolLM2 splits every digit, Llama 3's
 tiktoken groups up to three (``5740.03`` is ``574|0|.|03``), and a digit inside a group cannot be
-read off one column at a time. Spaced, both give one token per digit (tests/test_recipes_digits.py).
+read off one column at a time. Spaced, both give one token per digit (tests/preprocess/test_recipes_digits.py).
 Each line is a claim of :mod:`preprocess.recipes.check` once the spaces between digits are removed
 (:func:`check_digit_steps`); besides, the renderer asserts that the result line's digits are those
 its columns computed.

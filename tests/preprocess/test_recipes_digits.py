@@ -4,6 +4,7 @@ both the SmolLM2 and the Llama 3 tokenizer."""
 import re
 from collections import Counter
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,7 @@ from preprocess.templates import get_template
 
 pytestmark = pytest.mark.unit
 
-SMOLLM2_YAML = "configs/smollm2_135m/finetune_lora_cpu.yaml"
+SMOLLM2_YAML = Path(__file__).resolve().parents[2] / "configs" / "smollm2_135m" / "finetune_lora_cpu.yaml"
 _SPACED = re.compile(r"\d(?:[ .]\d)*")
 
 
@@ -96,10 +97,10 @@ def _spaced_literals(target: str) -> list[str]:
 
 
 def test_budget_and_one_token_per_digit_smollm2():
-    from research.llama3.mindrecord import encode_conversation
-    from research.llama3.tokenizer import tokenizer_from_config
+    from research.llama3.records.mindrecord import encode_conversation
+    from research.llama3.tokenizers.tokenizer import tokenizer_from_config
 
-    tok = tokenizer_from_config(SMOLLM2_YAML)
+    tok = tokenizer_from_config(str(SMOLLM2_YAML))
     tpl = get_template("vicuna_v1.1")
     targets = _generated_targets()
     assert {c for c, _, _ in targets} == set(RECIPES)
@@ -119,7 +120,7 @@ def test_budget_and_one_token_per_digit_smollm2():
 
 
 def test_one_token_per_digit_llama3(llama3_tokenizer_dir):
-    from research.llama3.llama3_tokenizer import load_llama3_encoding
+    from research.llama3.tokenizers.llama3_tokenizer import load_llama3_encoding
 
     enc = load_llama3_encoding(llama3_tokenizer_dir / "tokenizer.model")
     # unspaced, tiktoken groups digits; spaced, every character is one token
