@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
+from preprocess.budget import render_table
 from preprocess.readers import read_records
 from research.run import eval_cache
 from research.rundir.layout import DEFAULT_BASE_CKPT, GENERATED_CORPUS_PREPROCESS, ROOT, RunLayout
@@ -203,6 +204,25 @@ def stage_mindrecord(run: Run, conversations: Path | None = None) -> None:
               "vocab_file": file_stamp(s.vocab_file) if s.vocab_file else None}
     run_stage(run.manifest, "mindrecord", inputs, [lay.mindrecord, lay.mindrecord_report],
               lambda: run_command(lay, "mindrecord", cmd, lay.log("mindrecord")), log=run.log)
+    if conversations is None:
+        note_budget(lay)
+
+
+BUDGET_HEADING = "## Token budget (measured by research.llama3.records.mindrecord with the run's tokenizer)"
+
+
+def note_budget(lay: RunLayout) -> None:
+    """Append the MindRecord budget table (prompt/target tokens per category, samples over each budget,
+    and those trained on their fallback, i.e. the expression alone under pot_cot) to ``data/report.md``,
+    replacing an earlier copy. preprocess writes that report but has no tokenizer (it sits below
+    research in the import direction), so the runner adds the measured table once it exists."""
+    report = lay.data_dir / "report.md"
+    if not report.exists() or not lay.mindrecord_report.exists():
+        return
+    records = json.loads(lay.mindrecord_report.read_text(encoding="utf-8"))
+    head = report.read_text(encoding="utf-8").split(f"\n{BUDGET_HEADING}\n")[0].rstrip()
+    table = render_table(records["budget"], records["seq_length"], records.get("max_new_tokens"))
+    report.write_text(f"{head}\n\n{BUDGET_HEADING}\n\n{table}", encoding="utf-8")
 
 
 def base_checkpoint(settings: RunSettings, layout: RunLayout) -> Path:

@@ -71,3 +71,27 @@ def test_base_capability_steps_take_no_template(tmp_path):
 def test_a_killed_stage_names_the_likely_cause():
     assert exit_text(1) == "exit 1"
     assert "out-of-memory killer" in exit_text(-9) and "dmesg" in exit_text(-9)
+
+
+def test_measured_budget_lands_in_the_preprocess_report_once(tmp_path):
+    """data/report.md gets the MindRecord budget table (target tokens per category, share on the
+    fallback); a second call replaces it instead of appending another copy."""
+    import json
+
+    from preprocess.budget import summarize
+    from research.run.stages import BUDGET_HEADING, note_budget
+
+    lay = RunLayout(tmp_path / "run")
+    lay.data_dir.mkdir(parents=True)
+    (lay.data_dir / "report.md").write_text("# Preprocessing report\n\nrows\n", encoding="utf-8")
+    table = summarize([("addition", 69, 137), ("multiplication", 69, 367), ("multiplication", 69, 380)], 256, 192,
+                      fallback=["multiplication", "multiplication"])
+    lay.mindrecord_report.parent.mkdir(parents=True, exist_ok=True)
+    lay.mindrecord_report.write_text(json.dumps({"budget": table, "seq_length": 256, "max_new_tokens": 192}),
+                                     encoding="utf-8")
+    note_budget(lay)
+    note_budget(lay)
+    text = (lay.data_dir / "report.md").read_text(encoding="utf-8")
+    assert text.startswith("# Preprocessing report\n\nrows\n\n") and text.count(BUDGET_HEADING) == 1
+    assert "| addition | 1 | 69 | 69 | 137 | 137 | 137 | 0 | 0 | 0 (0%) |" in text
+    assert "| multiplication | 2 | 69 | 69 | 367 | 380 | 380 | 2 | 2 | 2 (100%) |" in text
