@@ -12,6 +12,9 @@ Registered templates (``get_template``):
 - ``alpaca``: the contest's ``data_converter.py`` wraps each problem in Stanford Alpaca's
   no-input instruction prompt before the records go through the vicuna conversation above.
 - ``llama3_chat``: Meta's Llama 3 chat format (header and ``<|eot_id|>`` special tokens).
+- ``chatml``: Qwen2/Qwen2.5's ChatML (``<|im_start|>role\n...<|im_end|>\n``), with the system prompt
+  that Qwen2-Instruct's ``tokenizer_config.json`` chat template adds when none is given; the
+  ``<|im_end|>`` closing each answer (Qwen2-Instruct's EOS) and its newline are trained on.
 - ``logic_reflection``: vicuna frame with a system prompt for logic questions answered in
   ``<thinking>``/``<reflection>``/``<output>`` (the record texts come from ``preprocess.logic``).
 """
@@ -125,6 +128,20 @@ LLAMA3_CHAT = ChatTemplate(
     special_tokens=("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
 )
 
+# Qwen2-Instruct's chat_template (tokenizer_config.json): every message is
+# "<|im_start|>{role}\n{content}<|im_end|>\n", generation starts after "<|im_start|>assistant\n".
+CHATML = ChatTemplate(
+    name="chatml",
+    system="You are a helpful assistant.",
+    system_format="<|im_start|>system\n{system}<|im_end|>\n",
+    user_prefix="<|im_start|>user\n",
+    user_suffix="<|im_end|>\n",
+    assistant_prefix="<|im_start|>assistant\n",
+    answer_prefix="",
+    turn_end="<|im_end|>\n",
+    special_tokens=("<|im_start|>", "<|im_end|>"),
+)
+
 LOGIC_REFLECTION = ChatTemplate(
     name="logic_reflection",
     system=("A chat between a user and an assistant that solves logical reasoning questions. "
@@ -134,7 +151,7 @@ LOGIC_REFLECTION = ChatTemplate(
     assistant_prefix=VICUNA_V11.assistant_prefix,
 )
 
-TEMPLATES = {t.name: t for t in (VICUNA_V11, ALPACA, LLAMA3_CHAT, LOGIC_REFLECTION)}
+TEMPLATES = {t.name: t for t in (VICUNA_V11, ALPACA, LLAMA3_CHAT, CHATML, LOGIC_REFLECTION)}
 # The template of training records and evaluation prompts when none is named (MindFormers r1.1's qa mode);
 # the run manifest records the one a run used, and evaluation reads it from there.
 DEFAULT_TEMPLATE = VICUNA_V11.name

@@ -9,7 +9,7 @@ Rules (each has a unit test in tests/run/test_run_settings.py):
 - ``--device cuda`` means the torch backend; with an explicit ``--backend mindformers`` it is an error.
 - ``--eval_data`` replaces the held-out split, so an explicit ``--eval_size`` beside it is an error.
 - ``seq_length`` is the YAML's ``model.model_config.seq_length`` (``base_config`` resolved); the tokenizer is the YAML's, its file
-  ``--vocab_file`` when given (a Llama3Tokenizer YAML with an empty ``vocab_file`` needs it).
+  ``--vocab_file`` when given (a Llama3Tokenizer or Qwen2Tokenizer YAML with an empty ``vocab_file`` needs it).
 - Evaluation runs on MindFormers when the YAML's ``context.device_target`` is Ascend, else transformers.
 - ``--task auto`` (default): logic when an input file has Tianchi records (``preprocess.readers``);
   which graders run is decided after preprocess from the held-out items (``stages.eval_graders``).
@@ -276,9 +276,10 @@ def resolve(options: dict) -> RunSettings:
 
     vocab_file = _existing(given.get("vocab_file"), "--vocab_file")
     tokenizer = ((config.get("processor") or {}).get("tokenizer") or {})
-    if tokenizer.get("type") == "Llama3Tokenizer" and not (vocab_file or tokenizer.get("vocab_file")):
-        raise SettingsError(f"--config {config_path} has processor.tokenizer.vocab_file '' (Llama3Tokenizer): "
-                            f"give Meta's tokenizer.model with --vocab_file")
+    needs = {"Llama3Tokenizer": "Meta's tokenizer.model", "Qwen2Tokenizer": "the Qwen2 directory's vocab.json"}
+    if tokenizer.get("type") in needs and not (vocab_file or tokenizer.get("vocab_file")):
+        raise SettingsError(f"--config {config_path} has processor.tokenizer.vocab_file '' ({tokenizer['type']}): "
+                            f"give {needs[tokenizer['type']]} with --vocab_file")
 
     template = pick("template")
     if template not in TEMPLATES:

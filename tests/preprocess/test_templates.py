@@ -35,6 +35,21 @@ def test_llama3_chat_uses_header_and_eot_tokens():
     assert set(tpl.special_tokens) == {"<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"}
 
 
+def test_chatml_matches_qwen2_instruct_chat_template():
+    tpl = get_template("chatml")
+    # Qwen2-Instruct's template with its default system prompt, rendered with add_generation_prompt=True.
+    assert tpl.render_prompt("7*6") == ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+                                        "<|im_start|>user\n7*6<|im_end|>\n<|im_start|>assistant\n")
+    segments = tpl.segments([("7*6", "42"), ("+1", "43")])
+    assert segments[1:] == [("42", True), ("<|im_end|>\n", True),
+                            ("<|im_start|>user\n+1<|im_end|>\n<|im_start|>assistant\n", False), ("43", True),
+                            ("<|im_end|>\n", True)]
+    assert "".join(text for text, _ in segments) == (
+        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n7*6<|im_end|>\n"
+        "<|im_start|>assistant\n42<|im_end|>\n<|im_start|>user\n+1<|im_end|>\n<|im_start|>assistant\n43<|im_end|>\n")
+    assert set(tpl.special_tokens) == {"<|im_start|>", "<|im_end|>"}
+
+
 def test_logic_reflection_prompt_names_the_three_tags():
     tpl = get_template("logic_reflection")
     prompt = tpl.render_prompt("甲乙丙谁说了真话？ A. 甲 B. 乙")
@@ -50,6 +65,6 @@ def test_prediction_prompt_is_the_training_prompt(name):
 
 def test_unknown_template_lists_known_ones():
     with pytest.raises(KeyError, match="alpaca"):
-        get_template("chatml")
+        get_template("chatml_v2")
     with pytest.raises(ValueError):
         get_template("vicuna_v1.1").segments([])

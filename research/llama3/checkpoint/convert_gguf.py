@@ -1,5 +1,8 @@
-"""Convert a Llama GGUF file (any quantisation gguf-py can dequantise) to a
+"""Convert a Llama or Qwen2 GGUF file (any quantisation gguf-py can dequantise) to a
 MindFormers checkpoint.
+
+The family comes from the file's ``general.architecture``; a Qwen2 GGUF keeps its
+``blk.N.attn_{q,k,v}.bias`` tensors and un-permuted q/k rows (``research.llama3.checkpoint.qwen2``).
 
 CLI::
 
@@ -22,6 +25,7 @@ import numpy as np
 from research.llama3.checkpoint.gguf_file import default_gguf_path
 from research.llama3.config.model_config import LlamaDims
 from research.llama3.checkpoint.ms_checkpoint import save_ms_checkpoint
+from research.llama3.checkpoint.qwen2 import LLAMA
 from research.llama3.checkpoint.weight_names import hf_to_ms_name
 from preprocess.cli import Parser
 
@@ -48,7 +52,9 @@ _GGUF_LAYER_TO_HF = {
     "attn_norm": "input_layernorm",
     "ffn_norm": "post_attention_layernorm",
 }
-_GGUF_LAYER_RE = re.compile(r"^blk\.(\d+)\.([a-z_]+)\.weight$")
+_GGUF_LAYER_RE = re.compile(r"^blk\.(\d+)\.([a-z_]+)\.(weight|bias)$")
+# Qwen2's projection biases; no other GGUF tensor of either family has a bias.
+_GGUF_BIASED = {"attn_q", "attn_k", "attn_v"}
 
 
 def unpermute_rope_rows(weight: np.ndarray, n_heads: int) -> np.ndarray:
@@ -82,13 +88,14 @@ def _gguf_to_hf_name(name: str) -> str:
     if hf is not None:
         return hf
     match = _GGUF_LAYER_RE.match(name)
-    if match is None or match.group(2) not in _GGUF_LAYER_TO_HF:
+    if match is None or match.group(2) not in _GGUF_LAYER_TO_HF or (
+            match.group(3) == "bias" and match.group(2) not in _GGUF_BIASED):
         raise ValueError(f"unsupported GGUF tensor {name!r}")
-    return f"model.layers.{match.group(1)}.{_GGUF_LAYER_TO_HF[match.group(2)]}.weight"
+    return f"model.layers.{match.group(1)}.{_GGUF_LAYER_TO_HF[match.group(2)]}.{match.group(3)}"
 
 
 def read_gguf(path: str | os.PathLike | None = None) -> tuple[dict[str, np.ndarray], LlamaDims]:
-    """Dequantise every tensor of a Llama GGUF into HF-named float32 arrays.
+    """Dequantise every tensor of a Llama or Qwen2 GGUF into HF-named float32 arrays.
 
     Args:
         path: GGUF file; ``None`` means the embedded SmolLM2 (``default_gguf_path``).
@@ -97,12 +104,13 @@ def read_gguf(path: str | os.PathLike | None = None) -> tuple[dict[str, np.ndarr
         ``(tensors, dims)``: ``tensors`` maps HF ``state_dict`` names to
         C-contiguous float32 arrays in torch layout (``[out, in]`` for
         projections, ``[vocab, hidden]`` for the embedding, ``[hidden]`` for
-        norms), q/k rows already un-permuted. A tied model has no
-        ``lm_head.weight`` entry.
+        norms), q/k rows already un-permuted (Llama only: llama.cpp permutes
+        them for the ``llama`` architecture alone). A tied model has no
+        ``lm_head.weight`` entry; a Qwen2 one has q/k/v biases.
 
     Raises:
         FileNotFoundError: missing file.
-        ValueError: not a Llama GGUF, an unknown tensor, a missing tensor, or
+        ValueError: neither a Llama nor a Qwen2 GGUF, an unknown tensor, a missing tensor, or
             a shape that disagrees with the metadata.
         NotImplementedError: a quantisation type gguf-py cannot dequantise.
     """
@@ -113,6 +121,7 @@ def read_gguf(path: str | os.PathLike | None = None) -> tuple[dict[str, np.ndarr
         raise FileNotFoundError(f"GGUF file not found: {path}")
     reader = gguf.GGUFReader(os.fspath(path), "r")
     dims = LlamaDims.from_gguf_reader(reader)
+    permuted = dims.family == LLAMA
 
     tensors: dict[str, np.ndarray] = {}
     for tensor in reader.tensors:
@@ -122,9 +131,9 @@ def read_gguf(path: str | os.PathLike | None = None) -> tuple[dict[str, np.ndarr
         array = gguf.quants.dequantize(tensor.data, tensor.tensor_type)
         # copy: F32 tensors come back as views into the memory-mapped file.
         array = np.array(array, dtype=np.float32, copy=True).reshape(shape)
-        if hf_name.endswith("self_attn.q_proj.weight"):
+        if permuted and hf_name.endswith("self_attn.q_proj.weight"):
             array = unpermute_rope_rows(array, dims.num_heads)
-        elif hf_name.endswith("self_attn.k_proj.weight"):
+        elif permuted and hf_name.endswith("self_attn.k_proj.weight"):
             array = unpermute_rope_rows(array, dims.n_kv_heads)
         tensors[hf_name] = np.ascontiguousarray(array)
 

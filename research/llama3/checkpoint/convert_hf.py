@@ -1,4 +1,4 @@
-"""Hugging Face safetensors Llama checkpoints <-> MindFormers checkpoints.
+"""Hugging Face safetensors Llama and Qwen2 checkpoints <-> MindFormers checkpoints.
 
 The HF side is the layout of Meta's ``meta-llama/Meta-Llama-3-8B`` repository: ``config.json``
 plus ``model.safetensors`` or sharded ``model-0000K-of-0000N.safetensors`` with
@@ -45,7 +45,7 @@ def _shard_files(hf_dir: Path) -> list[Path]:
 
 
 def read_hf_checkpoint(hf_dir: str | os.PathLike) -> tuple[dict, LlamaDims]:
-    """Tensors and dims of a HF Llama safetensors directory.
+    """Tensors and dims of a HF Llama or Qwen2 safetensors directory (family from ``config.json`` model_type).
 
     Returns:
         ``(tensors, dims)``: HF ``state_dict`` name -> torch tensor in its stored dtype (bfloat16
@@ -53,7 +53,7 @@ def read_hf_checkpoint(hf_dir: str | os.PathLike) -> tuple[dict, LlamaDims]:
 
     Raises:
         FileNotFoundError: no ``config.json`` or no safetensors files (or a shard named in the index).
-        ValueError: not a plain Llama config (see ``LlamaDims.from_hf_config``), or tensors that
+        ValueError: not a plain Llama/Qwen2 config (see ``LlamaDims.from_hf_config``), or tensors that
             disagree with it (missing, unexpected, mis-shaped), naming them.
     """
     from safetensors import safe_open
@@ -86,7 +86,7 @@ def read_hf_checkpoint(hf_dir: str | os.PathLike) -> tuple[dict, LlamaDims]:
 
 def convert_hf_to_mindformers(hf_dir: str | os.PathLike, out_ckpt: str | os.PathLike,
                               dtype: str = "float32") -> LlamaDims:
-    """Write a MindFormers checkpoint (``Parameter.name`` keys) from a HF Llama directory.
+    """Write a MindFormers checkpoint (``Parameter.name`` keys) from a HF Llama or Qwen2 directory.
 
     Args:
         hf_dir: see ``read_hf_checkpoint``.

@@ -1,5 +1,5 @@
 """Turn MindFormers Llama checkpoints (optionally with LoRA) into a
-``transformers.LlamaForCausalLM``.
+``transformers.LlamaForCausalLM``, or ``Qwen2ForCausalLM`` for the qwen2 family (``dims.qkv_has_bias``).
 
 LoRA deltas are merged into the base weights, so the result is a plain HF
 model that needs neither PEFT nor MindSpore at inference time.
@@ -82,7 +82,7 @@ def _no_init():
 
 def build_hf_model(base_ckpt: str, dims: LlamaDims, lora_ckpt: str | None = None,
                    lora_alpha: float = 16, lora_rank: int = 8):
-    """Build a float32 ``transformers.LlamaForCausalLM`` from MindFormers checkpoints.
+    """Build a float32 ``transformers`` Llama (or Qwen2, per ``dims.family``) from MindFormers checkpoints.
 
     Args:
         base_ckpt: MindFormers checkpoint with the base weights (e.g. from
@@ -107,7 +107,7 @@ def build_hf_model(base_ckpt: str, dims: LlamaDims, lora_ckpt: str | None = None
             tensors do not fit ``dims`` (missing, unexpected or mis-shaped keys).
     """
     import torch
-    from transformers import LlamaForCausalLM
+    from transformers import AutoModelForCausalLM
 
     weights = load_ms_checkpoint(base_ckpt)
     lora = {n: w for n, w in weights.items() if n.endswith((_LORA_A, _LORA_B))}
@@ -129,7 +129,7 @@ def build_hf_model(base_ckpt: str, dims: LlamaDims, lora_ckpt: str | None = None
         state["lm_head.weight"] = embed
 
     with _no_init():
-        model = LlamaForCausalLM(config)
+        model = AutoModelForCausalLM.from_config(config)
     model = model.to(torch.float32)
     reference = model.state_dict()
     missing, unexpected = sorted(set(reference) - set(state)), sorted(set(state) - set(reference))

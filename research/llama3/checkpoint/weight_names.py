@@ -11,6 +11,9 @@ keys, and for LoRA the PEFT convention ``...q_proj.lora_A.weight`` /
 ``...q_proj.lora_B.weight``. Tensors map one-to-one with no transposition or
 permutation: MindFormers ``Linear`` stores ``[out, in]`` like ``torch.nn.Linear``,
 LoRA A is ``[rank, in]`` and LoRA B is ``[out, rank]`` on both sides.
+
+Qwen2 (``LlamaDims.qkv_has_bias``) adds ``wq/wk/wv.bias`` <-> ``q_proj/k_proj/v_proj.bias``, the only
+biases either family has (MindFormers' ``qkv_has_bias``; HF ``Qwen2Attention``).
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ _LEAF_MS_TO_HF = {
     "mindpet_delta_lora_b": "lora_B.weight",
 }
 _LEAF_HF_TO_MS = {v: k for k, v in _LEAF_MS_TO_HF.items()}
+# Leaves allowed on q/k/v only: Qwen2's projection biases (o_proj and the MLP have none).
+_QKV_MODULES_MS = {"attention.wq", "attention.wk", "attention.wv"}
+_BIAS = "bias"
 
 _GLOBAL_MS_TO_HF = {
     "model.tok_embeddings.embedding_weight": "model.embed_tokens.weight",
@@ -58,14 +64,14 @@ _MS_LAYER_RE = re.compile(
     r"^model\.layers\.(\d+)\.("
     + "|".join(re.escape(m) for m in _LAYER_MODULES_MS_TO_HF)
     + r")\.("
-    + "|".join(re.escape(leaf) for leaf in _LEAF_MS_TO_HF)
+    + "|".join(re.escape(leaf) for leaf in (*_LEAF_MS_TO_HF, _BIAS))
     + r")$"
 )
 _HF_LAYER_RE = re.compile(
     r"^model\.layers\.(\d+)\.("
     + "|".join(re.escape(m) for m in _LAYER_MODULES_HF_TO_MS)
     + r")\.("
-    + "|".join(re.escape(leaf) for leaf in _LEAF_HF_TO_MS)
+    + "|".join(re.escape(leaf) for leaf in (*_LEAF_HF_TO_MS, _BIAS))
     + r")$"
 )
 
@@ -112,7 +118,9 @@ def ms_to_hf_name(name: str, peft_prefix: bool = False) -> str:
         layer, module, leaf = match.groups()
         if module in _NORM_MODULES_MS and leaf != "weight":
             raise ValueError(f"unmapped MindFormers parameter name: {name!r} (norms carry no LoRA)")
-        hf = f"model.layers.{layer}.{_LAYER_MODULES_MS_TO_HF[module]}.{_LEAF_MS_TO_HF[leaf]}"
+        if leaf == _BIAS and module not in _QKV_MODULES_MS:
+            raise ValueError(f"unmapped MindFormers parameter name: {name!r} (only wq/wk/wv carry a bias)")
+        hf = f"model.layers.{layer}.{_LAYER_MODULES_MS_TO_HF[module]}.{_LEAF_MS_TO_HF.get(leaf, leaf)}"
     return PEFT_PREFIX + hf if peft_prefix else hf
 
 
@@ -143,4 +151,6 @@ def hf_to_ms_name(name: str) -> str:
     ms_module = _LAYER_MODULES_HF_TO_MS[module]
     if ms_module in _NORM_MODULES_MS and leaf != "weight":
         raise ValueError(f"unmapped Hugging Face parameter name: {name!r} (norms carry no LoRA)")
-    return f"model.layers.{layer}.{ms_module}.{_LEAF_HF_TO_MS[leaf]}"
+    if leaf == _BIAS and ms_module not in _QKV_MODULES_MS:
+        raise ValueError(f"unmapped Hugging Face parameter name: {name!r} (only q/k/v_proj carry a bias)")
+    return f"model.layers.{layer}.{ms_module}.{_LEAF_HF_TO_MS.get(leaf, leaf)}"

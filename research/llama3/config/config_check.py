@@ -29,7 +29,7 @@ from preprocess.cli import Parser
 
 # The ``processor.tokenizer.type`` values research.llama3.tokenizers.tokenizer builds (besides any
 # tokenizer MindFormers registers); here, below the tokenizers, so that checking a YAML imports none.
-KNOWN_TOKENIZER_TYPES = ("GGUFTokenizer", "Llama3Tokenizer")
+KNOWN_TOKENIZER_TYPES = ("GGUFTokenizer", "Llama3Tokenizer", "Qwen2Tokenizer")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 ``LlamaDims`` is the single source of truth: it is read from a GGUF file's
 metadata and rendered either as a ``transformers.LlamaConfig`` or as keyword
-arguments for MindFormers' ``LlamaConfig``.
+arguments for MindFormers' ``LlamaConfig``. Qwen2/Qwen2.5 models are the same
+decoder with q/k/v biases (``qkv_has_bias``); their family-specific rules live
+in ``research.llama3.checkpoint.qwen2``.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class LlamaDims:
 
     ``head_dim`` is implied as ``hidden_size // num_heads``; GGUF files whose
     rope dimension differs from that are rejected by ``from_gguf``.
+    ``qkv_has_bias`` (MindFormers' key) marks the Qwen2 family (:attr:`family`).
     """
 
     vocab_size: int
@@ -73,10 +76,18 @@ class LlamaDims:
     bos_token_id: int | None
     eos_token_id: int | None
     pad_token_id: int | None
+    qkv_has_bias: bool = False
 
     @property
     def head_dim(self) -> int:
         return self.hidden_size // self.num_heads
+
+    @property
+    def family(self) -> str:
+        """``"qwen2"`` for a decoder with q/k/v biases, else ``"llama"`` (HF model_type, GGUF architecture)."""
+        from research.llama3.checkpoint.qwen2 import LLAMA, QWEN2
+
+        return QWEN2 if self.qkv_has_bias else LLAMA
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,7 +95,8 @@ class LlamaDims:
     def hf_shapes(self) -> dict[str, tuple[int, ...]]:
         """Shape of every tensor of a ``transformers.LlamaForCausalLM`` with these dims, by state_dict name.
 
-        A tied model (``tie_word_embeddings``) has no ``lm_head.weight`` entry.
+        A tied model (``tie_word_embeddings``) has no ``lm_head.weight`` entry; a Qwen2 one
+        (``qkv_has_bias``) has ``q_proj/k_proj/v_proj.bias`` too.
         """
         h, hd, ff = self.hidden_size, self.head_dim, self.intermediate_size
         shapes = {"model.embed_tokens.weight": (self.vocab_size, h), "model.norm.weight": (h,)}
@@ -103,6 +115,12 @@ class LlamaDims:
                 p + "input_layernorm.weight": (h,),
                 p + "post_attention_layernorm.weight": (h,),
             })
+            if self.qkv_has_bias:
+                shapes.update({
+                    p + "self_attn.q_proj.bias": (self.num_heads * hd,),
+                    p + "self_attn.k_proj.bias": (self.n_kv_heads * hd,),
+                    p + "self_attn.v_proj.bias": (self.n_kv_heads * hd,),
+                })
         return shapes
 
     @classmethod
@@ -110,11 +128,11 @@ class LlamaDims:
         """Read the dims from a GGUF file's metadata (tensors are not loaded).
 
         Args:
-            path: a GGUF file with ``general.architecture == "llama"``.
+            path: a GGUF file with ``general.architecture`` ``llama`` or ``qwen2``.
 
         Raises:
             FileNotFoundError: ``path`` does not exist.
-            ValueError: not a Llama GGUF, or it uses rope scaling / a rope
+            ValueError: neither a Llama nor a Qwen2 GGUF, or it uses rope scaling / a rope
                 dimension that the MindFormers and HF configs built here
                 would silently ignore.
         """
@@ -127,12 +145,14 @@ class LlamaDims:
     @classmethod
     def from_gguf_reader(cls, reader) -> "LlamaDims":
         """Same as ``from_gguf`` for an already open ``gguf.GGUFReader``."""
+        from research.llama3.checkpoint.qwen2 import FAMILIES, QWEN2
+
         arch = gguf_field(reader, "general.architecture")
-        if arch != "llama":
-            raise ValueError(f"expected a 'llama' GGUF, got general.architecture={arch!r}")
+        if arch not in FAMILIES:
+            raise ValueError(f"expected a {' or '.join(FAMILIES)} GGUF, got general.architecture={arch!r}")
 
         def meta(key, default=MISSING):
-            return gguf_field(reader, f"llama.{key}", default)
+            return gguf_field(reader, f"{arch}.{key}", default)
 
         hidden = int(meta("embedding_length"))
         heads = int(meta("attention.head_count"))
@@ -172,6 +192,7 @@ class LlamaDims:
             bos_token_id=token_id("bos"),
             eos_token_id=token_id("eos"),
             pad_token_id=token_id("padding"),
+            qkv_has_bias=arch == QWEN2,
         )
 
     @classmethod
@@ -200,29 +221,37 @@ class LlamaDims:
             bos_token_id=mc.get("bos_token_id"),
             eos_token_id=mc.get("eos_token_id"),
             pad_token_id=mc.get("pad_token_id"),
+            qkv_has_bias=bool(mc.get("qkv_has_bias", False)),
         )
 
     @classmethod
     def from_hf_config(cls, config) -> "LlamaDims":
-        """Dims from a ``transformers.LlamaConfig`` (e.g. ``AutoConfig.from_pretrained(dir)``).
+        """Dims from a ``transformers.LlamaConfig`` or ``Qwen2Config`` (e.g. ``AutoConfig.from_pretrained(dir)``).
 
         Raises:
-            ValueError: not a Llama config, or it uses features the MindFormers model built from
-                these dims would silently ignore (rope scaling such as Llama-3.1's ``llama3``,
-                attention/MLP biases, a ``head_dim`` other than hidden_size / num_heads).
+            ValueError: neither a Llama nor a Qwen2 config, or one that uses features the MindFormers
+                model built from these dims would silently ignore (rope scaling such as Llama-3.1's
+                ``llama3``, Llama's attention/MLP biases, Qwen2's sliding window, a ``head_dim`` other
+                than hidden_size / num_heads, an activation other than silu).
         """
-        if getattr(config, "model_type", None) != "llama":
-            raise ValueError(f"expected a llama config, got model_type={getattr(config, 'model_type', None)!r}")
+        from research.llama3.checkpoint.qwen2 import FAMILIES, QWEN2, check_qwen2_hf_config
+
+        model_type = getattr(config, "model_type", None)
+        if model_type not in FAMILIES:
+            raise ValueError(f"expected a {' or '.join(FAMILIES)} config, got model_type={model_type!r}")
         scaling = getattr(config, "rope_scaling", None)
         if scaling and scaling.get("rope_type", scaling.get("type", "default")) != "default":
             raise ValueError(f"rope scaling {scaling!r} is not supported")
-        if getattr(config, "attention_bias", False) or getattr(config, "mlp_bias", False):
-            raise ValueError("attention/MLP biases are not supported")
         head_dim = getattr(config, "head_dim", None)
         if head_dim is not None and head_dim != config.hidden_size // config.num_attention_heads:
             raise ValueError(f"head_dim={head_dim} differs from hidden_size / num_attention_heads")
         if config.hidden_act != "silu":
-            raise ValueError(f"hidden_act={config.hidden_act!r} is not supported (Llama uses silu)")
+            raise ValueError(f"hidden_act={config.hidden_act!r} is not supported ({model_type} uses silu)")
+        if model_type == QWEN2:
+            check_qwen2_hf_config(config)
+        elif getattr(config, "attention_bias", False) or getattr(config, "mlp_bias", False):
+            # Llama's flags put biases on o_proj / the MLP too, which MindFormers' Llama has no place for.
+            raise ValueError("attention/MLP biases are not supported")
 
         def first(value):
             # Llama-3 Instruct configs list several EOS ids; MindFormers takes one.
@@ -242,32 +271,35 @@ class LlamaDims:
             bos_token_id=first(config.bos_token_id),
             eos_token_id=first(config.eos_token_id),
             pad_token_id=first(config.pad_token_id),
+            qkv_has_bias=model_type == QWEN2,
         )
 
     def to_hf_config(self):
-        """A ``transformers.LlamaConfig`` (float32) with these dims."""
-        from transformers import LlamaConfig
-
-        return LlamaConfig(
+        """A float32 ``transformers.LlamaConfig``, or ``Qwen2Config`` for the qwen2 family, with these dims."""
+        common = dict(
             vocab_size=self.vocab_size,
             hidden_size=self.hidden_size,
             intermediate_size=self.intermediate_size,
             num_hidden_layers=self.num_layers,
             num_attention_heads=self.num_heads,
             num_key_value_heads=self.n_kv_heads,
-            head_dim=self.head_dim,
             hidden_act="silu",
             max_position_embeddings=self.max_position,
             rms_norm_eps=self.rms_norm_eps,
             rope_theta=self.theta,
-            attention_bias=False,
-            mlp_bias=False,
             tie_word_embeddings=self.tie_word_embeddings,
             bos_token_id=self.bos_token_id,
             eos_token_id=self.eos_token_id,
             pad_token_id=self.pad_token_id,
             dtype="float32",
         )
+        if self.qkv_has_bias:
+            from research.llama3.checkpoint.qwen2 import qwen2_hf_config
+
+            return qwen2_hf_config(common)
+        from transformers import LlamaConfig
+
+        return LlamaConfig(**common, head_dim=self.head_dim, attention_bias=False, mlp_bias=False)
 
     def to_mindformers_kwargs(self, pad_token_id: int | None = None) -> dict[str, Any]:
         """Keyword arguments for ``mindformers.models.llama.LlamaConfig``.
@@ -302,6 +334,8 @@ class LlamaDims:
             "max_position_embedding": self.max_position,
             "tie_word_embeddings": self.tie_word_embeddings,
         }
+        if self.qkv_has_bias:
+            kwargs["qkv_has_bias"] = True
         ids = {
             "bos_token_id": self.bos_token_id,
             "eos_token_id": self.eos_token_id,

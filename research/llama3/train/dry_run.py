@@ -13,7 +13,9 @@ the written YAML through the user's own entry points (``research/llama3/train/fi
 * ``use_flash_attention``, ``fused_rms_norm``: Ascend fused kernels; ``use_rope_slice``: the
   BatchMatMul rotary path has no CPU kernel.
 * ``hidden_size``, ``num_layers``, ``num_heads``, ``n_kv_heads``, ``intermediate_size``: 8B does not
-  fit a host; reduced to 64 / 2 / 4 / 4 // (num_heads // n_kv_heads) / 128, keeping the GQA ratio.
+  fit a host; reduced to 2 layers, ffn 128, head_dim 16 and the YAML's GQA ratio g = num_heads //
+  n_kv_heads: max(1, 4 // g) kv heads and g times as many query heads (Llama3-8B, g 4: 4 heads over 1,
+  hidden 64; Qwen2.5-7B, g 7: 7 over 1, hidden 112; Qwen2.5-32B, g 5: 5 over 1, hidden 80).
 * ``use_parallel``, ``parallel.parallel_mode``, ``parallel_config.data_parallel`` /
   ``model_parallel`` / ``pipeline_stage``: MindSpore 2.9 cannot compile semi_auto_parallel on CPU
   ("Invalid backend: CPU"), so one process runs one card's share (its per-card batch_size).
@@ -66,7 +68,7 @@ DRY_RUN_KEYS = (
     "train_dataset.num_parallel_workers",
 )
 
-DRY_HIDDEN, DRY_LAYERS, DRY_HEADS, DRY_FFN = 64, 2, 4, 128
+DRY_HEAD_DIM, DRY_LAYERS, DRY_HEADS, DRY_FFN = 16, 2, 4, 128
 DRY_BATCH_TOKENS = 512
 
 
@@ -83,9 +85,10 @@ def cpu_dry_run(config: dict) -> dict:
     heads_per_kv = int(mc["num_heads"]) // int(mc.get("n_kv_heads") or mc["num_heads"])
     mc.update({key: "float32" for key in ("compute_dtype", "layernorm_compute_type", "softmax_compute_type",
                                           "rotary_dtype", "param_init_type")})
+    kv_heads = max(1, DRY_HEADS // heads_per_kv)
     mc.update(use_flash_attention=False, fused_rms_norm=False, use_rope_slice=True,
-              hidden_size=DRY_HIDDEN, num_layers=DRY_LAYERS, num_heads=DRY_HEADS,
-              n_kv_heads=max(1, DRY_HEADS // heads_per_kv), intermediate_size=DRY_FFN)
+              hidden_size=kv_heads * heads_per_kv * DRY_HEAD_DIM, num_layers=DRY_LAYERS,
+              num_heads=kv_heads * heads_per_kv, n_kv_heads=kv_heads, intermediate_size=DRY_FFN)
     dry["use_parallel"] = False
     dry.setdefault("parallel", {})["parallel_mode"] = 0
     dry.setdefault("parallel_config", {}).update(data_parallel=1, model_parallel=1, pipeline_stage=1)

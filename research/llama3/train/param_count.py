@@ -36,8 +36,8 @@ def _linear_shapes(mc: dict) -> dict[str, tuple[int, int]]:
 def lora_param_counts(model_config: dict) -> dict:
     """Return ``{"trainable", "base", "total", "ratio"}`` for a YAML ``model.model_config``.
 
-    ``base`` counts the Llama weights (embedding, norms, projections, lm_head unless
-    ``tie_word_embeddings``); ``trainable`` the LoRA matrices A [rank, in] and B [out, rank] of every
+    ``base`` counts the Llama weights (embedding, norms, projections, q/k/v biases with
+    ``qkv_has_bias`` (Qwen2), lm_head unless ``tie_word_embeddings``); ``trainable`` the LoRA matrices A [rank, in] and B [out, rank] of every
     projection whose MindFormers name (``model.layers.N.attention.wq`` ...) matches ``target_modules``
     (a regex applied with ``re.match``, as MindFormers' ``lora_adapter`` applies it); ``total`` = base + trainable; ``ratio`` = trainable / base.
     Without ``pet_config`` nothing is trainable.
@@ -46,6 +46,8 @@ def lora_param_counts(model_config: dict) -> dict:
     hidden, vocab, layers = int(mc["hidden_size"]), int(mc["vocab_size"]), int(mc["num_layers"])
     shapes = _linear_shapes(mc)
     per_layer = 2 * hidden + sum(i * o for i, o in shapes.values())
+    if mc.get("qkv_has_bias"):
+        per_layer += sum(shapes[name][1] for name in ("wq", "wk", "wv"))
     base = vocab * hidden * (1 if mc.get("tie_word_embeddings") else 2) + hidden + layers * per_layer
     trainable = 0
     pet = mc.get("pet_config") or {}

@@ -223,14 +223,14 @@ def build_lora_model(base_ckpt: str | None, dims, pet_config: dict, dtype, attn_
         attn_implementation: transformers attention backend (``sdpa``, ``eager``, ``flex_attention``...).
     """
     from peft import get_peft_model
-    from transformers import LlamaForCausalLM
+    from transformers import AutoModelForCausalLM
 
     from research.llama3.config.model_config import LlamaDims
     from research.llama3.checkpoint.peft_adapter import peft_lora_config
     from research.llama3.checkpoint.to_hf import build_hf_model
 
     if base_ckpt and os.path.isdir(base_ckpt):
-        model = LlamaForCausalLM.from_pretrained(base_ckpt, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(base_ckpt, dtype=dtype)
         found = LlamaDims.from_hf_config(model.config).to_dict()
         # Token ids and the position limit are run-time settings; the YAML's apply.
         differ = {k: (v, found[k]) for k, v in dims.to_dict().items()
@@ -240,7 +240,7 @@ def build_lora_model(base_ckpt: str | None, dims, pet_config: dict, dtype, attn_
     elif base_ckpt:
         model = build_hf_model(base_ckpt, dims)
     else:
-        model = LlamaForCausalLM(dims.to_hf_config())
+        model = AutoModelForCausalLM.from_config(dims.to_hf_config())
     model.config._attn_implementation = attn_implementation
     model = model.to(dtype)
     return get_peft_model(model, peft_lora_config(pet_config, dims.num_layers), autocast_adapter_dtype=True).train()

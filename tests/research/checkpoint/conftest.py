@@ -46,6 +46,20 @@ class _ConvTinyLlama:
         return model
 
     @staticmethod
+    def randomize_hf(model, seed):
+        """Seeded random parameters for a transformers model, in place; returns it in eval mode.
+
+        transformers' init (std 0.02, unit norms, zero biases) gives near-uniform logits; larger values
+        make parity meaningful."""
+        import torch
+
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                param.copy_(torch.randn_like(param) * 0.2 + (1.0 if "norm" in name else 0.0))
+        return model.eval()
+
+    @staticmethod
     def logits(model, ids):
         """Logits [batch, seq, vocab] (numpy) of a MindFormers model in eval mode for int ids [batch, seq]."""
         import numpy as np

@@ -10,16 +10,10 @@ from research.llama3.checkpoint.convert_hf import convert_hf_to_mindformers, con
 pytestmark = pytest.mark.integration
 
 
-def random_hf_model(dims, seed):
+def random_hf_model(t, dims, seed):
     from transformers import LlamaForCausalLM
 
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(dims.to_hf_config()).eval()
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            # transformers' init (std 0.02, unit norms) gives near-uniform logits; larger values make parity meaningful.
-            param.copy_(torch.randn_like(param) * 0.2 + (1.0 if "norm" in name else 0.0))
-    return model
+    return t.randomize_hf(LlamaForCausalLM(dims.to_hf_config()), seed)
 
 
 def load_into_mindformers(t, dims, ckpt):
@@ -35,7 +29,7 @@ def load_into_mindformers(t, dims, ckpt):
 def test_hf_to_mindformers_and_back_keeps_logits(conv_tiny_llama, tmp_path, tied):
     t = conv_tiny_llama
     dims = t.dims(tied)
-    hf = random_hf_model(dims, seed=5)
+    hf = random_hf_model(t, dims, seed=5)
     # Small shards force the index.json layout of Meta's Llama-3-8B repository.
     hf.save_pretrained(tmp_path / "hf", max_shard_size="60KB", safe_serialization=True)
     index = json.loads((tmp_path / "hf" / "model.safetensors.index.json").read_text())
@@ -64,7 +58,7 @@ def test_hf_to_mindformers_and_back_keeps_logits(conv_tiny_llama, tmp_path, tied
 def test_bfloat16_checkpoint_round_trips_exactly(conv_tiny_llama, tmp_path):
     t = conv_tiny_llama
     dims = t.dims()
-    hf = random_hf_model(dims, seed=7).to(torch.bfloat16)
+    hf = random_hf_model(t, dims, seed=7).to(torch.bfloat16)
     hf.save_pretrained(tmp_path / "hf")
     convert_hf_to_mindformers(tmp_path / "hf", tmp_path / "bf16.ckpt", dtype="bfloat16")
     convert_mindformers_to_hf(tmp_path / "bf16.ckpt", dims, tmp_path / "back", dtype="bfloat16")
@@ -76,7 +70,7 @@ def test_bfloat16_checkpoint_round_trips_exactly(conv_tiny_llama, tmp_path):
 
 def test_bad_hf_directories_are_named(conv_tiny_llama, tmp_path, capsys):
     t = conv_tiny_llama
-    hf = random_hf_model(t.dims(), seed=8)
+    hf = random_hf_model(t, t.dims(), seed=8)
     hf.save_pretrained(tmp_path / "hf")
     config = json.loads((tmp_path / "hf" / "config.json").read_text())
     config["num_hidden_layers"] = 3

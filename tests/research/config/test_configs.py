@@ -36,7 +36,8 @@ def test_configs_shipped():
     names = {p.relative_to(ROOT / "configs").as_posix() for p in CONFIGS}
     ascend = {f"llama3_8b/finetune_lora_910b_{n}p{s}.yaml" for n in (1, 4, 8) for s in ("", "_seq512")}
     ascend.add("llama3_8b/finetune_lora_910b_4p_contest.yaml")
-    assert {"tiny/finetune_lora_cpu.yaml", "tiny/finetune_lora_cpu_dp2.yaml", "smollm2_135m/finetune_lora_cpu.yaml",
+    ascend |= {f"qwen2_5/finetune_lora_910b_{n}p.yaml" for n in (1, 4, 8)} | {"qwen2_5/finetune_lora_32b_910b_8p.yaml"}
+    assert {"tiny/finetune_lora_cpu.yaml", "tiny/finetune_lora_cpu_qwen2.yaml", "tiny/finetune_lora_cpu_dp2.yaml", "smollm2_135m/finetune_lora_cpu.yaml",
             "llama3_8b/predict_lora_910b_1p.yaml", "llama3_8b/eval_base_910b_1p.yaml", *ascend} <= names
 
 
@@ -130,6 +131,32 @@ def test_llama3_8b_reference_lora_counts(path):
     assert counts["trainable"] == 3_407_872
     assert counts["base"] == 8_030_261_248
     assert round(counts["ratio"], 6) == 0.000424
+
+
+QWEN2_5 = {"finetune_lora_910b_1p.yaml": (3584, 28, 28, 4, 18944), "finetune_lora_32b_910b_8p.yaml": (5120, 64, 40, 8, 27648)}
+
+
+@pytest.mark.parametrize("name", sorted(QWEN2_5))
+def test_qwen2_5_counts_match_transformers_qwen2(name):
+    """The Qwen2.5 YAMLs' dims (7B-Instruct and 32B config.json) counted here equal the parameters of
+    transformers' own Qwen2ForCausalLM built on the meta device; the memory arithmetic of docs/ascend.md
+    starts from these counts (bf16: 2 bytes each)."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    mc = _model_config(ROOT / "configs" / "qwen2_5" / name)
+    hidden, layers, heads, kv, ffn = QWEN2_5[name]
+    assert (mc["hidden_size"], mc["num_layers"], mc["num_heads"], mc["n_kv_heads"], mc["intermediate_size"]) == \
+        (hidden, layers, heads, kv, ffn)
+    assert (mc["vocab_size"], mc["theta"], mc["rms_norm_eps"], mc["qkv_has_bias"], mc["tie_word_embeddings"]) == \
+        (152064, 1000000, 1e-6, True, False)
+    config = Qwen2Config(vocab_size=152064, hidden_size=hidden, intermediate_size=ffn, num_hidden_layers=layers,
+                         num_attention_heads=heads, num_key_value_heads=kv, tie_word_embeddings=False)
+    with torch.device("meta"):
+        reference = sum(p.numel() for p in Qwen2ForCausalLM(config).parameters())
+    counts = lora_param_counts(mc)
+    assert counts["base"] == reference == {3584: 7_615_616_512, 5120: 32_763_876_352}[hidden]
+    assert counts["trainable"] == {3584: 2_523_136, 5120: 8_388_608}[hidden]  # wq/wv rank 8
 
 
 def test_llama3_8b_full_size_abstract_build(tmp_path, monkeypatch):

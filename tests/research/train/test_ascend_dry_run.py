@@ -27,14 +27,15 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[3]
 LLAMA3 = ROOT / "configs" / "llama3_8b"
-ASCEND = sorted(LLAMA3.glob("*.yaml"))
+QWEN2_5 = ROOT / "configs" / "qwen2_5"
+ASCEND = sorted(LLAMA3.glob("*.yaml")) + sorted(QWEN2_5.glob("*.yaml"))
 FINETUNE = [p for p in ASCEND if p.name.startswith("finetune_")]
 MULTI_CARD = [p for p in FINETUNE if read_config(p)["use_parallel"]]
 OLD_OPTIMIZER = "FP32StateAdamWeightDecay"  # the contest's name; not registered in MindFormers >= 1.6
 
 
 def _ids(path):
-    return path.stem
+    return f"{path.parent.name}/{path.stem}"
 
 
 def _run(args, env, timeout=900, check=True):
@@ -103,8 +104,9 @@ def test_eval_backend_follows_the_yaml_device(tmp_path):
 # --- two training steps of every finetune YAML ---
 
 @pytest.fixture(scope="module")
-def dry_work(llama3_tokenizer_dir, tmp_path_factory):
-    """Work dir, CLI environment and Meta's Llama 3 tokenizer.model; 32 conversations to train on."""
+def dry_work(llama3_tokenizer_dir, qwen2_tokenizer_dir, tmp_path_factory):
+    """Work dir, CLI environment and the tokenizer file of each YAML's ``processor.tokenizer.type`` (Meta's
+    Llama 3 tokenizer.model; a Qwen2-layout vocab.json, see ``qwen2_tokenizer_dir``); 32 conversations to train on."""
     import os
 
     work = tmp_path_factory.mktemp("ascend_dry")
@@ -113,15 +115,20 @@ def dry_work(llama3_tokenizer_dir, tmp_path_factory):
         {"from": "human", "value": f"计算 {i}.25 + 1.50 等于多少？"},
         {"from": "gpt", "value": f"{i}.25 + 1.50 = {i + 1}.75"}]} for i in range(32)]
     (work / "conv.json").write_text(json.dumps(convs, ensure_ascii=False), encoding="utf-8")
-    return work, env, llama3_tokenizer_dir / "tokenizer.model"
+    return work, env, {"Llama3Tokenizer": llama3_tokenizer_dir / "tokenizer.model",
+                       "Qwen2Tokenizer": qwen2_tokenizer_dir / "vocab.json"}
+
+
+def _tokenizer_type(path):
+    return read_config(path)["processor"]["tokenizer"]["type"]
 
 
 @pytest.fixture(scope="module")
 def dry_runner(dry_work):
-    """``run(yaml_path) -> (dry yaml, run dir, finetune stdout+stderr)``: the dry-run YAML, a MindRecord at
-    its seq_length made with ``--vocab_file``, one random base for all (same reduced dims), and two
-    steps of ``research/llama3/train/finetune.py``; memoised per YAML."""
-    work, env, tokenizer = dry_work
+    """``run(yaml_path) -> (dry yaml, run dir, finetune stdout+stderr, records, base)``: the dry-run YAML, a MindRecord at
+    its seq_length made with ``--vocab_file`` (and ``--template chatml`` for Qwen2), one random base per
+    family (same reduced dims within one), and two steps of ``research/llama3/train/finetune.py``; memoised per YAML."""
+    work, env, tokenizers = dry_work
     done = {}
 
     def run(path):
@@ -130,18 +137,22 @@ def dry_runner(dry_work):
         dry = work / f"dry_{path.stem}.yaml"
         config = write_dry_run_yaml(str(path), str(dry))
         seq = config["model"]["model_config"]["seq_length"]
-        records = work / f"train_{seq}.mindrecord"
+        kind = _tokenizer_type(path)
+        qwen2 = kind == "Qwen2Tokenizer"
+        records = work / f"train_{kind}_{seq}.mindrecord"
         if not records.exists():
             _run(["-m", "research.llama3.records.mindrecord", "--input_glob", work / "conv.json", "--config", dry,
-                  "--vocab_file", tokenizer, "--seq_length", seq, "--output_file", records], env)
-        base = work / "base.ckpt"
+                  "--vocab_file", tokenizers[kind], "--seq_length", seq, "--output_file", records,
+                  *(["--template", "chatml"] if qwen2 else [])], env)
+        mc = config["model"]["model_config"]
+        base = work / f"base_{kind}_{mc['hidden_size']}.ckpt"
         if not base.exists():
             _run(["-m", "research.llama3.checkpoint.random_init", "--config", dry, "--output", base], env)
         run_dir = work / path.stem
         proc = _run(["-m", "research.llama3.train.finetune", "--config", dry, "--train_dataset", records,
                      "--load_checkpoint", base, "--output_dir", run_dir / "output", "--run_dir", run_dir,
                      "--stop_step", "2"], env)
-        done[path] = (dry, run_dir, proc.stdout + proc.stderr)
+        done[path] = (dry, run_dir, proc.stdout + proc.stderr, records, base)
         return done[path]
 
     return run
@@ -155,17 +166,26 @@ def test_finetune_dry_run_two_steps(path, dry_runner, dry_work):
     from mindspore.mindrecord import FileReader
 
     yaml_config = read_config(path)
-    dry, run_dir, output = dry_runner(path)
+    dry, run_dir, output, records, _ = dry_runner(path)
     dry_config = yaml.safe_load(dry.read_text(encoding="utf-8"))
     mc = dry_config["model"]["model_config"]
 
-    # tokenizer and pad ids of the YAML in the records: BOS first, padded with pad_token_id
+    # tokenizer and pad ids of the YAML in the records: BOS first (Qwen2: <|endoftext|>, the stand-in
+    # tokenizer's id), padded with pad_token_id
     seq = mc["seq_length"]
-    reader = FileReader(str(dry_work[0] / f"train_{seq}.mindrecord"))
+    reader = FileReader(str(records))
     record = next(reader.get_next())
     reader.close()
-    assert len(record["input_ids"]) == seq + 1 and record["input_ids"][0] == mc["bos_token_id"] == 128000
-    assert record["input_ids"][-1] == mc["pad_token_id"] == 128002
+    if _tokenizer_type(path) == "Qwen2Tokenizer":
+        from research.llama3.tokenizers.tokenizer import build_tokenizer
+
+        tok = build_tokenizer({"type": "Qwen2Tokenizer", "vocab_file": str(dry_work[2]["Qwen2Tokenizer"])})
+        assert record["input_ids"][0] == tok.hf.convert_tokens_to_ids("<|endoftext|>") == tok.pad_id
+        assert tok.eos_id == tok.hf.convert_tokens_to_ids("<|im_end|>") != tok.pad_id
+        assert (mc["pad_token_id"], mc["eos_token_id"], mc["qkv_has_bias"]) == (151643, 151645, True)
+    else:
+        assert record["input_ids"][0] == mc["bos_token_id"] == 128000
+    assert len(record["input_ids"]) == seq + 1 and record["input_ids"][-1] == mc["pad_token_id"]
 
     # the effective config finetune.py ran: the YAML's sections, device keys aside
     effective = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
@@ -311,15 +331,16 @@ def test_yaml_device_is_applied_before_use_past_is_chosen(tiny_train_data, tmp_p
 
 def test_predict_dry_run_generates_through_eval_math(dry_runner, dry_work):
     """The predict YAML (base + the LoRA trained by the 1-card dry run) through eval.math --backend mindformers."""
-    work, env, tokenizer = dry_work
-    _, run_dir, _ = dry_runner(LLAMA3 / "finetune_lora_910b_1p.yaml")
+    work, env, tokenizers = dry_work
+    tokenizer = tokenizers["Llama3Tokenizer"]
+    _, run_dir, _, _, base = dry_runner(LLAMA3 / "finetune_lora_910b_1p.yaml")
     dry = work / "dry_predict.yaml"
     write_dry_run_yaml(str(LLAMA3 / "predict_lora_910b_1p.yaml"), str(dry))
     items = work / "math.jsonl"
     items.write_text(json.dumps({"id": "m1", "category": "add", "problem": "计算 1.25 + 1.50 等于多少？",
                                  "answer": "2.75"}, ensure_ascii=False) + "\n", encoding="utf-8")
     out = work / "eval_math"
-    _run(["-m", "eval.math", "--items", items, "--config", dry, "--load_checkpoint", work / "base.ckpt",
+    _run(["-m", "eval.math", "--items", items, "--config", dry, "--load_checkpoint", base,
           "--lora_checkpoint", run_dir / "lora.ckpt", "--vocab_file", tokenizer, "--backend", "mindformers",
           "--max_new_tokens", "3", "--batch_size", "1", "--output_dir", out], env)
     metrics = json.loads((out / "metrics.json").read_text())
@@ -332,8 +353,9 @@ def test_eval_base_dry_run_generates_through_eval_base(dry_runner, dry_work):
     """The base-eval YAML through eval.base --backend mindformers. On CPU generation recomputes a
     ``[rows, seq_length]`` buffer per token; the CLI's --seq_length sets that buffer (its default, the
     YAML's 8192, is the KV-cache limit on Ascend and would build 8192 x 8192 attention on the host)."""
-    work, env, tokenizer = dry_work
-    dry_runner(LLAMA3 / "finetune_lora_910b_1p.yaml")  # its base.ckpt
+    work, env, tokenizers = dry_work
+    tokenizer = tokenizers["Llama3Tokenizer"]
+    base = dry_runner(LLAMA3 / "finetune_lora_910b_1p.yaml")[4]
     dry = work / "dry_eval_base.yaml"
     write_dry_run_yaml(str(LLAMA3 / "eval_base_910b_1p.yaml"), str(dry))
     squad = work / "squad.json"
@@ -342,7 +364,7 @@ def test_eval_base_dry_run_generates_through_eval_base(dry_runner, dry_work):
         "qas": [{"id": "q1", "question": "Who won Super Bowl 50?",
                  "answers": [{"text": "The Broncos", "answer_start": 0}]}]}]}]}), encoding="utf-8")
     out = work / "eval_base"
-    _run(["-m", "eval.base", "--squad", squad, "--config", dry, "--load_checkpoint", work / "base.ckpt",
+    _run(["-m", "eval.base", "--squad", squad, "--config", dry, "--load_checkpoint", base,
           "--vocab_file", tokenizer, "--backend", "mindformers", "--max_new_tokens", "2", "--batch_size", "1",
           "--seq_length", "256", "--output_dir", out], env)
     metrics = json.loads((out / "metrics.json").read_text())
