@@ -5,7 +5,7 @@ equals the reference answer (topic-2 README, mindspore-courses/competition,
 2024-ascend-innovation-contest/topic2-finetune; ``shared/data/README.md``). That is ``exact``, the
 default and the headline everywhere. References were computed with Python's ``decimal`` at 28
 significant digits (``98.76988407404354142259372287``); four categories were rendered from a Python
-float instead (:data:`preprocess.numeric.FLOAT_CATEGORIES`).
+float instead (:data:`preprocess.answer.numeric.FLOAT_CATEGORIES`).
 
 Rules (``RULES``):
 
@@ -47,8 +47,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
-from eval.extract import strip_decorations, to_number
-from preprocess.numeric import FLOAT_CATEGORIES, float_close
+from preprocess.answer.extract import strip_decorations, to_number
+from preprocess.answer.numeric import FLOAT_CATEGORIES, float_close
 
 RULES = ("exact", "printed", "round:N")
 DEFAULT_RULE = "exact"

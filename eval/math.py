@@ -170,7 +170,7 @@ def _report(metrics: dict, baseline: dict | None) -> str:
     table = accuracy_table(metrics, baseline)
     if "tool_assisted" in metrics:
         table += ("\nTool-assisted: the expression after the last `算式：` is executed "
-                  "(preprocess/pot.py) and its value graded; expressions that could not be used:\n\n"
+                  "(preprocess/answer/pot.py) and its value graded; expressions that could not be used:\n\n"
                   + format_failures(metrics["tool_assisted"]))
     score = (f"\nContest score (1 - {metrics['trainable']:,} / {metrics.get('base_params', LLAMA3_8B_PARAMS):,.0f}) x 0.3 "
              f"+ accuracy x 0.7 = **{metrics['contest_score']:.4f}**\n" if "contest_score" in metrics else "")

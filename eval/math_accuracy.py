@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from eval.compare import DEFAULT_RULE, is_correct, parse_rule
-from eval.extract import extract_answer
+from preprocess.answer.extract import extract_answer
 
 LLAMA3_8B_PARAMS = 8.03e9  # the contest's denominator, "8,030M"
 UNCATEGORIZED = "uncategorized"

@@ -5,7 +5,7 @@ Output items: ``{"id", "category", "problem", "answer", ...}`` (other keys kept)
 * already prepared items (``preprocess`` ``eval.jsonl``): ``problem`` and ``answer`` present;
 * contest files (train.json, test set, ``sample_dev.jsonl``): ``{"problem", "solution"}``; the
   reference answer is the solution's final number (every contest solution ends with its result,
-  :func:`eval.extract.extract_answer`), the category comes from :func:`preprocess.classify.classify`;
+  :func:`preprocess.answer.extract.extract_answer`), the category comes from :func:`preprocess.classify.classify`;
 * GSM8K (openai/grade-school-math): ``{"question", "answer"}`` with the result after ``#### ``;
 * CMATH (weitianwen/cmath): ``{"question", "golden", "grade"}``, ``grade`` becomes the category.
 
@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import os
 
-from eval.extract import extract_answer
+from preprocess.answer.extract import extract_answer
 from eval.files import read_jsonl
 from preprocess.classify import classify
-from preprocess.extract import gsm8k_final
+from preprocess.answer.boxed import gsm8k_final
 
 
 def normalize_item(row: dict, where: str) -> dict:

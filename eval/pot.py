@@ -1,12 +1,12 @@
 """Tool-assisted (program-of-thought) grading: execute the expression a generation ends with.
 
-The expression is the text after the generation's last ``算式：`` (:mod:`preprocess.pot`, which
+The expression is the text after the generation's last ``算式：`` (:mod:`preprocess.answer.pot`, which
 also defines the language and the safe evaluator). Its executed value is graded against the
 reference with the same rule as tool-free answers. Tool-assisted accuracy is reported as its own
 column beside the tool-free accuracy of the same generations, never instead of it — ToRA (Gou et
 al. 2023) and Qwen2.5-Math report tool-integrated reasoning separately in the same way.
 
-Each generation gets a ``pot_status``: ``ok`` (evaluated), ``no_expression`` (no ``算式：`` line),
+Each generation gets a ``pot_status`` (:func:`preprocess.answer.pot.execute`): ``ok`` (evaluated), ``no_expression`` (no ``算式：`` line),
 ``parse_failed`` (outside the language, unsafe or oversized) or ``eval_failed`` (division by zero,
 an exponent out of bounds, ...); the failures are counted overall and per category.
 """
@@ -16,26 +16,7 @@ from collections.abc import Mapping, Sequence
 
 from eval.compare import DEFAULT_RULE
 from eval.math_accuracy import UNCATEGORIZED, score
-from preprocess.pot import PotError, evaluate, extract_expression, render
-
-STATUSES = ("ok", "no_expression", "parse_failed", "eval_failed")
-
-
-def execute(generation: str | None) -> tuple[str | None, str, str]:
-    """Run the expression of ``generation``.
-
-    Returns:
-        ``(value, status, detail)``: the rendered value (``None`` unless ``status == "ok"``),
-        one of ``STATUSES``, and the expression or the evaluator's reason.
-    """
-    expr = extract_expression(generation)
-    if expr is None:
-        return None, "no_expression", ""
-    try:
-        return render(evaluate(expr)), "ok", expr
-    except PotError as exc:
-        return None, "parse_failed" if exc.stage == "parse" else "eval_failed", str(exc)
-
+from preprocess.answer.pot import STATUSES, execute
 
 def score_pot(items: Sequence[Mapping], predictions: Sequence[Mapping], rule: str = DEFAULT_RULE) -> dict:
     """Grade the executed expressions of ``predictions`` (arguments as :func:`eval.math_accuracy.score`).

@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--target_style", choices=TARGET_STYLES,
         help="training target of the contest's computational items: cot (step-by-step text) or pot "
-        "(a line restating the computation and an expression '算式：...', preprocess/pot.py)",
+        "(a line restating the computation and an expression '算式：...', preprocess/answer/pot.py)",
     )
     parser.add_argument(
         "--cot_style", choices=COT_STYLES,

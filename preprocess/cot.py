@@ -28,8 +28,8 @@ from typing import Callable
 
 from .arith import eval_arithmetic
 from .classify import CATEGORIES, PATTERNS, option_labels
-from .extract import gsm8k_final, last_boxed
-from .numeric import NUMBER_RE, contest_context, dec, float_close, last_number, negate_literal, paren, plain
+from .answer.boxed import gsm8k_final, last_boxed
+from .answer.numeric import NUMBER_RE, contest_context, dec, float_close, last_number, negate_literal, paren, plain
 from .recipes import STEP_STYLES, STYLES, StepError
 
 

@@ -1,14 +1,14 @@
 """Program-of-thought training targets for the contest's computational categories.
 
 A target is two lines: one restating the computation, then ``算式：EXPR`` in the language of
-:mod:`preprocess.pot`, e.g. for "计算 -719.49 的 2 次方？"::
+:mod:`preprocess.answer.pot`, e.g. for "计算 -719.49 的 2 次方？"::
 
     底数 -719.49 是负数，加括号后乘方。
     算式：(-719.49)**2
 
 Operands are copied from the problem as written. Every target is checked: its expression is
-evaluated by :func:`preprocess.pot.evaluate` and must give the verified answer — exactly for the
-28-digit decimal categories, to float precision (:func:`preprocess.numeric.float_close`) for the
+evaluated by :func:`preprocess.answer.pot.evaluate` and must give the verified answer — exactly for the
+28-digit decimal categories, to float precision (:func:`preprocess.answer.numeric.float_close`) for the
 categories the contest rendered from floats, and as the same lowest-terms fraction for
 ``simplify``. English, logic, word problems and ``other`` have no PoT target.
 """
@@ -17,8 +17,8 @@ from __future__ import annotations
 from fractions import Fraction
 
 from .classify import PATTERNS
-from .numeric import FLOAT_CATEGORIES, float_close
-from .pot import MARKER, PotError, evaluate, render
+from .answer.numeric import FLOAT_CATEGORIES, float_close
+from .answer.pot import MARKER, PotError, evaluate, render
 
 POT_CATEGORIES = tuple(PATTERNS)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from .numeric import contest_context, plain
+from .answer.numeric import contest_context, plain
 
 
 def round_answer(answer: str, decimals: int) -> str:

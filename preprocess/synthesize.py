@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Callable
 
 from .atomic import write_jsonl_atomic
-from .numeric import contest_context
+from .answer.numeric import contest_context
 from preprocess.cli import Parser
 
 # Deduplicated train.json counts per category (README), in the README's order.

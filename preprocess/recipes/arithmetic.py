@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ..numeric import negate_literal, paren, plain
+from ..answer.numeric import negate_literal, paren, plain
 from .columns import signed_sum
 from .division import long_division, root_digits, scaled_pair
 from .products import magnitude_product, sign_rule

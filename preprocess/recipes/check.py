@@ -28,7 +28,7 @@ from decimal import Decimal, localcontext
 from fractions import Fraction
 
 from ..arith import eval_arithmetic
-from ..numeric import float_close
+from ..answer.numeric import float_close
 
 _RELATION = re.compile(r"(<=|≈|=|<)")
 _SQRT = re.compile(r"√\s*(\d+(?:\.\d+)?)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ..numeric import plain
+from ..answer.numeric import plain
 
 
 def _places(x: Decimal, y: Decimal) -> int:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import re
 from decimal import ROUND_HALF_UP, Decimal
 
-from ..numeric import negate_literal, paren, plain
+from ..answer.numeric import negate_literal, paren, plain
 from .check import check_steps
 from .columns import aligned_literals, column_add, column_subtract
 from .division import long_division, root_digits, scaled_pair

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-from ..numeric import plain
+from ..answer.numeric import plain
 
 # Decimals derived by explicit long-division / digit-by-digit steps before the answer is stated.
 DIGITS = 2

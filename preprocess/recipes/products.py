@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ..numeric import paren, plain
+from ..answer.numeric import paren, plain
 
 
 def _scaled(x: Decimal) -> tuple[int, int]:

@@ -10,7 +10,7 @@ import math
 from decimal import Decimal
 from fractions import Fraction
 
-from ..numeric import paren
+from ..answer.numeric import paren
 from .division import long_division
 from .products import integer_product
 

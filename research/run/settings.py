@@ -19,7 +19,7 @@ Rules (each has a unit test in tests/run/test_run_settings.py):
 - Logic answers are a letter: ``eval.logic`` gets 16 new tokens (256 with ``--logic_style thinking``)
   unless ``--max_new_tokens`` is given.
 - ``--bags N`` (N >= 2) votes with ``eval.logic``, so it needs logic input; ``--bag_fraction`` needs ``--bags``.
-- ``--target_style pot`` trains on expressions (preprocess/pot.py), ``pot_cot`` on the expression and then the
+- ``--target_style pot`` trains on expressions (preprocess/answer/pot.py), ``pot_cot`` on the expression and then the
   CoT that computes it; both evaluate with ``eval.math --mode pot`` (tool-free and tool-assisted columns).
   ``--cot_style`` picks the text of CoT targets, so beside ``pot`` it is an error. ``--eval_limit N`` evaluates the first N items of the eval file (>= 1);
   with ``--eval_data`` it defaults to the held-out split's size (100: a standard error of about 2 points at 5%),

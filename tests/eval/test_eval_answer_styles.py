@@ -5,7 +5,7 @@ the styles a model produces: correct, wrong last digit, rounded, float rendering
 Chinese phrasing, thousands separators, scientific notation, fractions; 6 are simplify items on the
 contest's template (the sample has none). ``label`` is a human reading of the contest rule "如计算
 结果（数值）与正确答案相同": does the text state the reference's value (a float reference counts as
-the value it rounds). Grading = eval.extract + eval.compare, as eval.math does it.
+the value it rounds). Grading = preprocess.answer.extract + eval.compare, as eval.math does it.
 """
 import json
 from collections import Counter
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.extract import extract_answer
+from preprocess.answer.extract import extract_answer
 from eval.math_accuracy import score
 
 pytestmark = pytest.mark.unit

@@ -4,7 +4,8 @@ import json
 import pytest
 
 from eval import math as math_cli
-from eval.pot import execute, score_pot
+from eval.pot import score_pot
+from preprocess.answer.pot import execute
 
 pytestmark = pytest.mark.unit
 

@@ -18,7 +18,7 @@ from eval import base as base_cli
 from eval import logic as logic_cli
 from eval import math as math_cli
 from eval.compare import is_correct
-from eval.extract import extract_answer
+from preprocess.answer.extract import extract_answer
 from eval.files import read_jsonl
 from eval.logic_vote import accuracy, extract_letter, flatten, vote
 from eval.math_accuracy import contest_score

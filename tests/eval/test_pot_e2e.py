@@ -9,8 +9,8 @@ import pytest
 
 from eval import math as math_cli
 from eval.compare import is_correct
-from eval.extract import extract_answer
-from eval.pot import execute
+from preprocess.answer.extract import extract_answer
+from preprocess.answer.pot import execute
 from preprocess.config import PreprocessConfig
 from research.llama3.records.mindrecord import IGNORE_INDEX
 from research.llama3.records.mindrecord import main as mindrecord_main

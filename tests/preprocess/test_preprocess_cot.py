@@ -8,7 +8,7 @@ import pytest
 
 from preprocess.classify import classify
 from preprocess.cot import CotResult, synthesize
-from preprocess.extract import last_boxed
+from preprocess.answer.boxed import last_boxed
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""preprocess.pot (the PoT language and its safe evaluator) and preprocess.pot_targets."""
+"""preprocess.answer.pot (the PoT language and its safe evaluator) and preprocess.pot_targets."""
 import json
 import re
 from collections import Counter
@@ -11,7 +11,7 @@ from preprocess.classify import classify
 from preprocess.config import PreprocessConfig
 from preprocess.cot import synthesize
 from preprocess.pipeline import run
-from preprocess.pot import MAX_DEPTH, MAX_EXPONENT, PotError, evaluate, extract_expression, render
+from preprocess.answer.pot import MAX_DEPTH, MAX_EXPONENT, PotError, evaluate, extract_expression, render
 from preprocess.pot_targets import POT_CATEGORIES, pot_target
 
 pytestmark = pytest.mark.unit

@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from eval.compare import is_correct
-from eval.extract import extract_answer
+from preprocess.answer.extract import extract_answer
 from preprocess.classify import classify
 from preprocess.cot import synthesize
 from preprocess.recipes import RECIPES, StepError, check_steps

@@ -1,11 +1,12 @@
-"""eval.extract on real contest solutions and on typical model outputs."""
+"""preprocess.answer.extract (the answer a generation gives, number parsing) on real contest solutions
+and on typical model outputs."""
 import json
 import re
 from fractions import Fraction
 
 import pytest
 
-from eval.extract import extract_answer, find_numbers, to_number
+from preprocess.answer.extract import extract_answer, find_numbers, to_number
 
 pytestmark = pytest.mark.unit
 

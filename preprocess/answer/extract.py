@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from preprocess.extract import boxed_contents
+from preprocess.answer.boxed import boxed_contents
 
 # A minus sign belongs to the number only when it cannot be a binary operator, i.e. it is not
 # preceded by an operand ("5-3" ends with the number 3, not -3). ASCII-only classes on purpose:

@@ -18,7 +18,7 @@ Language (a subset of Python expression syntax, so ``ast`` parses it):
   must be linear in ``x`` (``x*x`` and ``sqrt`` are refused) and the value is the root.
 
 Arithmetic is Python's ``decimal`` in the contest's context (28 significant digits, ROUND_HALF_EVEN,
-:func:`preprocess.numeric.contest_context`), operation by operation, so ``52 * 1.36**40`` gives the
+:func:`preprocess.answer.numeric.contest_context`), operation by operation, so ``52 * 1.36**40`` gives the
 reference's own digits (the contest generator computed ``Decimal(a) * x**n`` the same way). An
 equation's root is exact (fractions) and then rounded to 28 digits.
 
@@ -39,7 +39,7 @@ import time
 from decimal import Decimal
 from fractions import Fraction
 
-from .numeric import contest_context
+from preprocess.answer.numeric import contest_context
 
 MARKER = "算式："
 MAX_LENGTH = 500
@@ -342,3 +342,23 @@ def _linear(node: ast.expr, text: str, deadline: float) -> tuple[Fraction, Fract
     if a1 or a2:
         raise PotError("parse", "not a linear equation: x in a power")
     return Fraction(0), _fraction_power(b1, _exponent(b2))
+
+
+# The outcome of running a generation's expression (eval.pot counts the failures per category).
+STATUSES = ("ok", "no_expression", "parse_failed", "eval_failed")
+
+
+def execute(generation: str | None) -> tuple[str | None, str, str]:
+    """Run the expression of ``generation``.
+
+    Returns:
+        ``(value, status, detail)``: the rendered value (``None`` unless ``status == "ok"``),
+        one of ``STATUSES``, and the expression or the evaluator's reason.
+    """
+    expr = extract_expression(generation)
+    if expr is None:
+        return None, "no_expression", ""
+    try:
+        return render(evaluate(expr)), "ok", expr
+    except PotError as exc:
+        return None, "parse_failed" if exc.stage == "parse" else "eval_failed", str(exc)
