@@ -27,8 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from preprocess.synthesize import generate_corpus  # noqa: E402
-from research.llama3.records.mindrecord import (SCHEMA, convert, encode_conversation, fit_length,  # noqa: E402
-                                   load_conversations, pad_records)
+from research.llama3.records.encode import encode_conversation, fit_length, pad_records  # noqa: E402
+from research.llama3.records.mindrecord import SCHEMA, convert, load_conversations  # noqa: E402
 from preprocess.templates import DEFAULT_TEMPLATE, EOS, get_template  # noqa: E402
 from research.llama3.tokenizers.tokenizer import build_tokenizer  # noqa: E402
 

@@ -44,7 +44,8 @@ sys.path.insert(0, str(ROOT))
 
 from research.llama3.config.model_config import LlamaDims, read_model_config  # noqa: E402
 from research.llama3.checkpoint.peft_adapter import peft_lora_config  # noqa: E402
-from research.llama3.train.torch_finetune import CausalLMLoss, packed_rows, read_mindrecord  # noqa: E402
+from research.llama3.train.torch_data import packed_rows, read_mindrecord  # noqa: E402
+from research.llama3.train.torch_loop import CausalLMLoss  # noqa: E402
 
 LLAMA3_8B = dict(vocab_size=128256, hidden_size=4096, num_layers=32, num_heads=32, n_kv_heads=8,
                  intermediate_size=14336, rms_norm_eps=1e-5, theta=500000.0, max_position=8192,

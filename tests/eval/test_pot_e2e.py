@@ -12,7 +12,7 @@ from eval.compare import is_correct
 from preprocess.answer.extract import extract_answer
 from preprocess.answer.pot import execute
 from preprocess.config import PreprocessConfig
-from research.llama3.records.mindrecord import IGNORE_INDEX
+from preprocess.budget import IGNORE_INDEX
 from research.llama3.records.mindrecord import main as mindrecord_main
 from preprocess.pipeline import run
 

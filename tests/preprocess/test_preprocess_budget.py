@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from preprocess.budget import budget_warnings, over_budget, render_table, split_lengths, summarize
-from research.llama3.records.mindrecord import convert, encode_conversation
+from research.llama3.records.encode import encode_conversation
+from research.llama3.records.mindrecord import convert
 from preprocess.templates import get_template
 
 pytestmark = pytest.mark.unit

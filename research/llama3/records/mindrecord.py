@@ -33,152 +33,22 @@ import os
 import shutil
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from multiprocessing import get_context
 
-import numpy as np
 from tqdm import tqdm
 
 from preprocess.atomic import finish_commit, make_temp_dir, remove_stale_temp_dirs, write_json_atomic
-from preprocess.budget import IGNORE_INDEX, budget_warnings, over_budget, render_table, split_lengths, summarize
-from preprocess.readers import lone_surrogate, undecodable
-from preprocess.templates import DEFAULT_TEMPLATE, EOS, TEMPLATES, ChatTemplate, get_template
+from preprocess.budget import budget_warnings, over_budget, render_table, split_lengths, summarize
+from preprocess.readers import undecodable
+from preprocess.templates import DEFAULT_TEMPLATE, TEMPLATES, ChatTemplate, get_template
 from preprocess.cli import Parser
+from research.llama3.records.encode import (conversation_turns, encode_conversation, fit_length, next_fit,
+                                            pad_records)
 
 SCHEMA = {"input_ids": {"type": "int32", "shape": [-1]}, "labels": {"type": "int32", "shape": [-1]}}
 TOKENIZER_KINDS = {"llama3": "Llama3Tokenizer", "gguf": "GGUFTokenizer", "qwen2": "Qwen2Tokenizer"}
-_ROLES = ("human", "gpt")
 _CHUNK = 512  # conversations per task and per write: amortizes pickling; a packing block
-
-
-def conversation_turns(conv, where: str) -> tuple[list[tuple[str, str]], str | None]:
-    """Validate one fastchat conversation and return its ``(question, answer)`` pairs.
-
-    As MindFormers' qa mode does, a first message not from ``human`` (``gpt`` or ``system``) is skipped. A trailing
-    ``human`` message without an answer is trimmed (MindFormers would mask the whole sample).
-
-    Args:
-        conv: ``{"id", "conversations": [{"from": "human"|"gpt", "value": str}, ...]}``.
-        where: location for messages, e.g. ``conv.json[12]``.
-
-    Returns:
-        The pairs (at least one) and a note naming what was skipped or trimmed, or None.
-
-    Raises:
-        ValueError: ``where`` plus the offending field, e.g. ``conv.json[3].conversations[1].from``.
-    """
-    if not isinstance(conv, dict):
-        raise ValueError(f"{where}: not an object")
-    turns = conv.get("conversations")
-    if not isinstance(turns, list):
-        raise ValueError(f"{where}.conversations: missing or not a list")
-    notes = []
-    for i, turn in enumerate(turns):
-        # A leading system turn (FastChat, LLaMA-Factory sharegpt) is skipped like any leading non-human one.
-        if not isinstance(turn, dict) or turn.get("from") not in (_ROLES + ("system",) if i == 0 else _ROLES):
-            raise ValueError(f"{where}.conversations[{i}].from: expected 'human' or 'gpt'")
-        if not isinstance(turn.get("value"), str):
-            raise ValueError(f"{where}.conversations[{i}].value: missing or not a string")
-    # The tokenizer cannot encode a lone surrogate: one such turn would end the whole conversion.
-    bad_text = lone_surrogate(turns, "conversations")
-    if bad_text:
-        raise ValueError(f"{where}: {bad_text}")
-    start = 0
-    if turns and turns[0]["from"] != "human":
-        start, notes = 1, ["leading non-human message skipped"]
-    body = turns[start:]
-    if len(body) % 2:
-        body, notes = body[:-1], notes + ["trailing unanswered human message trimmed"]
-    for i, turn in enumerate(body):
-        if turn["from"] != _ROLES[i % 2]:
-            raise ValueError(f"{where}.conversations[{start + i}].from: expected {_ROLES[i % 2]!r} "
-                             f"(roles must alternate human, gpt)")
-    if not body:
-        raise ValueError(f"{where}.conversations: no human/gpt pair")
-    pairs = [(body[i]["value"], body[i + 1]["value"]) for i in range(0, len(body), 2)]
-    return pairs, "; ".join(notes) or None
-
-
-def encode_conversation(encode: Callable[[str], list[int]], template: ChatTemplate,
-                        turns: Sequence[tuple[str, str]], bos_id: int, eos_id: int) -> tuple[list[int], list[int]]:
-    """Token ids and labels of a whole conversation, before truncation and padding.
-
-    Each template segment is tokenized on its own (MindFormers tokenizes each round on its own and
-    masks its instruction part), BOS first; prompt segments get -100 labels.
-
-    Returns:
-        ``(input_ids, labels)``, lists of int of equal length.
-    """
-    ids, labels = [bos_id], [IGNORE_INDEX]
-    for text, trained in template.segments(turns):
-        seg = [eos_id] if text is EOS else encode(text)
-        ids += seg
-        labels += seg if trained else [IGNORE_INDEX] * len(seg)
-    return ids, labels
-
-
-def fit_length(ids: list[int], labels: list[int], total: int) -> tuple[list[int], list[int], str, str | None]:
-    """Cut a sample to ``total`` = seq_length + 1 tokens.
-
-    Returns:
-        ``(ids, labels, status, reason)``: status ``"ok"``, ``"truncated"`` (some answer tokens kept)
-        or ``"dropped"`` (no answer token within ``total``); reason is None for ``"ok"``.
-    """
-    n = len(ids)
-    if n <= total:
-        return ids, labels, "ok", None
-    ids, labels = ids[:total], labels[:total]
-    if all(label == IGNORE_INDEX for label in labels):
-        return ids, labels, "dropped", f"prompt fills all seq_length+1={total} tokens of {n}; no answer token left"
-    return ids, labels, "truncated", f"{n} tokens cut to seq_length+1={total}"
-
-
-def next_fit(items: Iterable, total: int, size: Callable = len) -> Iterator[list]:
-    """Group consecutive items (next-fit, order kept) so each group's ``size`` sum is at most ``total``.
-
-    Args:
-        items: samples, each of ``size`` at most ``total`` (a larger one forms a group alone).
-        size: an item's token count.
-
-    Yields:
-        Lists of items, one list per record.
-    """
-    current, used = [], 0
-    for item in items:
-        n = size(item)
-        if current and used + n > total:
-            yield current
-            current, used = [], 0
-        current.append(item)
-        used += n
-    if current:
-        yield current
-
-
-def pad_records(groups: Sequence[Sequence[tuple[Sequence[int], Sequence[int]]]], total: int,
-                pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenate each group's samples into one record padded to ``total``.
-
-    Packed samples keep their own BOS and masks, so no sample's prompt is trained on; attention still
-    spans the whole record (MindFormers' fine-tuning mask is causal over the record).
-
-    Args:
-        groups: per record, its ``(ids, labels)`` samples (total length at most ``total``).
-
-    Returns:
-        ``input_ids`` and ``labels``, int32 [len(groups), total].
-    """
-    ids = np.full((len(groups), total), pad_id, dtype=np.int32)
-    labels = np.full((len(groups), total), IGNORE_INDEX, dtype=np.int32)
-    for row, parts in enumerate(groups):
-        pos = 0
-        for part_ids, part_labels in parts:
-            end = pos + len(part_ids)
-            ids[row, pos:end], labels[row, pos:end] = part_ids, part_labels
-            pos = end
-    return ids, labels
-
-
 # Worker state, set once per process by _init_worker (the encoder is too costly to send per task).
 _STATE: dict = {}
 

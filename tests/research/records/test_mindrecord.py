@@ -4,7 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from research.llama3.records.mindrecord import IGNORE_INDEX, convert, encode_conversation, fit_length, pad_records
+from preprocess.budget import IGNORE_INDEX
+from research.llama3.records.encode import encode_conversation, fit_length, pad_records
+from research.llama3.records.mindrecord import convert
 from preprocess.templates import get_template
 
 pytestmark = pytest.mark.integration

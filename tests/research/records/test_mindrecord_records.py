@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from research.llama3.records.mindrecord import IGNORE_INDEX, convert, load_conversations
+from preprocess.budget import IGNORE_INDEX
+from research.llama3.records.mindrecord import convert, load_conversations
 from preprocess.templates import get_template
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from research.llama3.train import torch_finetune
+from research.llama3.train import torch_data, torch_finetune, torch_loop
 from research.llama3.train.lr_schedule import mindformers_lr
 from research.llama3.config.model_config import LlamaDims
 from research.llama3.checkpoint.to_hf import build_hf_model
@@ -95,22 +95,22 @@ def test_lora_ckpt_through_eval_path_equals_peft_model(torch_run):
 
 
 def test_packing_keeps_the_loss_and_drops_padding(torch_run):
-    settings = torch_finetune.load_settings(str(TINY))
-    ids, labels = torch_finetune.read_mindrecord(str(torch_run / "train.mindrecord"), settings.seq_length)
+    settings = torch_data.load_settings(str(TINY))
+    ids, labels = torch_data.read_mindrecord(str(torch_run / "train.mindrecord"), settings.seq_length)
     # as records of seq_length 256 (right-padded), two of these ~90-token records fit in one row
     ids = np.pad(ids, ((0, 0), (0, 128)), constant_values=settings.pad_id)
     labels = np.pad(labels, ((0, 0), (0, 128)), constant_values=-100)
-    plain = torch_finetune.unpacked_rows(ids, labels, settings.pad_id, settings.ignore_id)
-    packed = torch_finetune.packed_rows(ids, labels, settings.pad_id, settings.ignore_id)
+    plain = torch_data.unpacked_rows(ids, labels, settings.pad_id, settings.ignore_id)
+    packed = torch_data.packed_rows(ids, labels, settings.pad_id, settings.ignore_id)
     assert packed["tokens"].shape[0] < plain["tokens"].shape[0]
     assert (packed["targets"] != -100).sum() == (plain["targets"] != -100).sum()
     # the second record starts again at position 0 inside the first packed row
     assert (packed["position_ids"][0] == 0).sum() >= 2
 
     torch.manual_seed(0)
-    model = torch_finetune.build_lora_model(None, LlamaDims.from_mindformers(settings.model_config),
+    model = torch_loop.build_lora_model(None, LlamaDims.from_mindformers(settings.model_config),
                                             settings.pet_config, torch.float32).eval()
-    loss = torch_finetune.CausalLMLoss(model)
+    loss = torch_loop.CausalLMLoss(model)
     with torch.no_grad():
         a = [loss(**{k: torch.from_numpy(v) for k, v in rows.items()}) for rows in (plain, packed)]
     assert int(a[0][1]) == int(a[1][1])
@@ -122,8 +122,8 @@ def test_conversation_json_trains_on_the_same_records(torch_run, tmp_path):
     assert torch_finetune.main(["--config", str(TINY), "--train_dataset", str(torch_run / "conv.json"),
                                 "--load_checkpoint", str(torch_run / "base.ckpt"), "--output_dir", str(tmp_path / "out"),
                                 "--run_dir", str(run), "--stop_step", "1", "--device", "cpu", "--seed", "3"]) == 0
-    for a, b in zip(torch_finetune.read_mindrecord(str(tmp_path / "out" / "train.mindrecord"), 128),
-                    torch_finetune.read_mindrecord(str(torch_run / "train.mindrecord"), 128)):
+    for a, b in zip(torch_data.read_mindrecord(str(tmp_path / "out" / "train.mindrecord"), 128),
+                    torch_data.read_mindrecord(str(torch_run / "train.mindrecord"), 128)):
         np.testing.assert_array_equal(a, b)
     assert len((run / "loss.jsonl").read_text().splitlines()) == 1
     assert (run / "adapter" / "adapter_model.safetensors").is_file() and (run / "lora.ckpt").is_file()
@@ -172,16 +172,16 @@ def test_hf_directory_base_equals_mindformers_checkpoint(torch_run, tmp_path):
 
     from research.llama3.checkpoint.convert_hf import convert_mindformers_to_hf
 
-    settings = torch_finetune.load_settings(str(TINY))
+    settings = torch_data.load_settings(str(TINY))
     dims = LlamaDims.from_mindformers(settings.model_config)
     convert_mindformers_to_hf(torch_run / "base.ckpt", dims, tmp_path / "hf")
     models = []
     for base in (str(torch_run / "base.ckpt"), str(tmp_path / "hf")):
         torch.manual_seed(0)  # the same LoRA A initialisation
-        models.append(torch_finetune.build_lora_model(base, dims, settings.pet_config, torch.float32).eval())
+        models.append(torch_loop.build_lora_model(base, dims, settings.pet_config, torch.float32).eval())
     ids = torch.from_numpy(np.random.default_rng(1).integers(3, 2000, size=(1, 16)))
     with torch.no_grad():
         assert torch.equal(models[0](ids).logits, models[1](ids).logits)
     with pytest.raises(ValueError, match="dims differ"):
-        torch_finetune.build_lora_model(str(tmp_path / "hf"), replace(dims, rms_norm_eps=1e-6),
+        torch_loop.build_lora_model(str(tmp_path / "hf"), replace(dims, rms_norm_eps=1e-6),
                                         settings.pet_config, torch.float32)
