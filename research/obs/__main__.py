@@ -1,8 +1,8 @@
 """Upload, download or list run directories on OBS.
 
-  python -m research.obs upload   --dest obs://bucket/prefix logs/<run-id> [--include '*.ckpt' ...]
+  python -m research.obs upload --dest obs://bucket/prefix logs/<run-id> [--include '*.ckpt' ...]
   python -m research.obs download --dest obs://bucket/prefix <run-id> OUT_DIR
-  python -m research.obs list     --dest obs://bucket/prefix [<run-id>]
+  python -m research.obs list --dest obs://bucket/prefix [<run-id>]
 
 Endpoint and credentials come from OBS_ENDPOINT, OBS_ACCESS_KEY_ID, OBS_SECRET_ACCESS_KEY (optional
 OBS_SIGNATURE, OBS_REGION, OBS_PATH_STYLE, OBS_PART_SIZE_MB, OBS_TASK_NUM) or from --config FILE
