@@ -97,7 +97,7 @@ def _spaced_literals(target: str) -> list[str]:
 
 
 def test_budget_and_one_token_per_digit_smollm2():
-    from research.llama3.records.mindrecord import encode_conversation
+    from research.llama3.records.encode import encode_conversation
     from research.llama3.tokenizers.tokenizer import tokenizer_from_config
 
     tok = tokenizer_from_config(str(SMOLLM2_YAML))
