@@ -123,8 +123,8 @@ def pad_records(groups: Sequence[Sequence[tuple[Sequence[int], Sequence[int]]]],
                 pad_id: int) -> tuple[np.ndarray, np.ndarray]:
     """Concatenate each group's samples into one record padded to ``total``.
 
-    Packed samples keep their own BOS and masks, so no sample's prompt is trained on; attention still
-    spans the whole record (MindFormers' fine-tuning mask is causal over the record).
+    Packed samples keep their own BOS and masks, so no sample's prompt is trained on; attention is
+    kept inside each sample by ``research.llama3.records.mindrecord.packed_columns``, written beside these.
 
     Args:
         groups: per record, its ``(ids, labels)`` samples (total length at most ``total``).

@@ -47,8 +47,53 @@ from research.llama3.records.encode import (conversation_turns, encode_conversat
                                             pad_records)
 
 SCHEMA = {"input_ids": {"type": "int32", "shape": [-1]}, "labels": {"type": "int32", "shape": [-1]}}
+# What a packed record adds, in the order of LlamaForCausalLM.construct's arguments after ``labels``
+# (input_position, position_ids, attention_mask): the Trainer passes dataset columns positionally.
+PACKED_COLUMNS = ("input_position", "position_ids", "attention_mask")
+# Added to the attention scores a query may see (0 elsewhere). MindFormers 1.9's LlamaModel casts a
+# given attention_mask to uint8 and its dense (non-flash) attention adds it to the scores as is, so
+# -10000 cannot be written; softmax is unchanged by a constant added to every visible score, and
+# exp(-255) leaves the hidden keys no weight in float32.
+VISIBLE = 255
 TOKENIZER_KINDS = {"llama3": "Llama3Tokenizer", "gguf": "GGUFTokenizer", "qwen2": "Qwen2Tokenizer"}
 _CHUNK = 512  # conversations per task and per write: amortizes pickling; a packing block
+
+
+def packed_columns(lengths: Sequence[int], seq_length: int) -> dict[str, np.ndarray]:
+    """The columns that keep packed samples apart: per-sample positions and a block-diagonal mask.
+
+    Args:
+        lengths: token counts of the samples in one record, in order (sum at most seq_length + 1);
+            the rest of the record is padding, which forms one more block.
+        seq_length: the model's seq_length; the model sees ``input_ids[:-1]``, so the columns
+            describe those seq_length positions.
+
+    Returns:
+        ``input_position`` and ``position_ids``: int32 [seq_length], 0 at every sample's first token
+        (MindFormers' dense path takes rotary positions 0..seq_length-1 instead; rotary attention
+        depends only on the distance between query and key, and the mask keeps both in one sample);
+        ``attention_mask``: int32 [1, seq_length, seq_length], ``VISIBLE`` where query i may attend
+        key j (same sample, j <= i), else 0.
+    """
+    starts = np.cumsum([0, *lengths])
+    seg = np.full(seq_length, len(lengths), dtype=np.int32)
+    positions = np.arange(seq_length, dtype=np.int32)
+    for k, (a, b) in enumerate(zip(starts[:-1], starts[1:])):
+        seg[a:b] = k
+        positions[a:b] -= a
+    tail = min(int(starts[-1]), seq_length)
+    positions[tail:] -= tail
+    idx = np.arange(seq_length)
+    visible = (seg[:, None] == seg[None, :]) & (idx[:, None] >= idx[None, :])
+    return {"input_position": positions, "position_ids": positions.copy(),
+            "attention_mask": (visible * VISIBLE).astype(np.int32)[None]}
+
+
+def packed_schema(seq_length: int) -> dict:
+    """MindRecord schema of packed records: :data:`SCHEMA` and :data:`PACKED_COLUMNS` (int32)."""
+    shapes = {"input_position": [seq_length], "position_ids": [seq_length],
+              "attention_mask": [1, seq_length, seq_length]}
+    return {**SCHEMA, **{c: {"type": "int32", "shape": shapes[c]} for c in PACKED_COLUMNS}}
 # Worker state, set once per process by _init_worker (the encoder is too costly to send per task).
 _STATE: dict = {}
 
@@ -66,8 +111,9 @@ def _convert_chunk(chunk: list[tuple[str, str, object]]) -> tuple:
     does little besides ``FileWriter``. Packing groups samples within the chunk only.
 
     Returns:
-        ``(entries, input_ids [n, total], labels [n, total], lengths, budget)``: entries are
-        ``(report key, {"where", "id", "reason"})``; lengths are the written samples' token counts;
+        ``(entries, input_ids [n, total], labels [n, total], groups, budget)``: entries are
+        ``(report key, {"where", "id", "reason"})``; groups are the written samples' token counts, one
+        list per record;
         budget has ``(category, prompt tokens, target tokens)`` of every encoded sample (the
         conversation's ``category`` field, "unknown" without one), before any cut or drop.
     """
@@ -106,7 +152,7 @@ def _convert_chunk(chunk: list[tuple[str, str, object]]) -> tuple:
             samples.append((ids, labels))
     groups = list(next_fit(samples, total, size=lambda x: len(x[0]))) if s["packing"] else [[x] for x in samples]
     ids2d, labels2d = pad_records(groups, total, s["pad_id"])
-    return entries, ids2d, labels2d, [len(x[0]) for x in samples], budget
+    return entries, ids2d, labels2d, [[len(x[0]) for x in g] for g in groups], budget
 
 
 def _fallback(conv: dict, where: str) -> tuple[list[int], list[int]] | str:
@@ -216,7 +262,8 @@ def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, o
         template: the chat template; the same object renders prompts at prediction time.
         seq_length: model sequence length; records have seq_length + 1 ids.
         packing: put consecutive short samples into one record (next-fit, order kept, within blocks
-            of 512 conversations).
+            of 512 conversations) and write :data:`PACKED_COLUMNS` (:func:`packed_columns`) so that
+            no sample attends to another; ``research.llama3.finetune`` feeds them to the model.
         file_partition: number of MindRecord shards (MindFormers' flag).
         num_workers: processes that tokenize and build records while this one writes (0: none).
         max_new_tokens: the evaluation's generation budget; targets longer than it are counted
@@ -261,18 +308,21 @@ def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, o
     try:
         writer = FileWriter(os.path.join(tmp_dir, os.path.basename(output_file)), shard_num=file_partition,
                             overwrite=True)
-        writer.add_schema(SCHEMA, "qa")
+        writer.add_schema(packed_schema(seq_length) if packing else SCHEMA, "qa")
 
         progress = tqdm(desc="convert", unit="conv", mininterval=5)
-        for entries, ids2d, labels2d, chunk_lengths, chunk_budget in _converted(
+        for entries, ids2d, labels2d, groups, chunk_budget in _converted(
                 items, tokenizer, template, total, packing, num_workers, max_new_tokens, drop_overlong):
             budget += chunk_budget
             for key, entry in entries:
                 report[key].append(entry)
+            chunk_lengths = [n for g in groups for n in g]
             lengths += chunk_lengths
             packed_records += sum(1 for _ in next_fit(chunk_lengths, total, int))
             if len(ids2d):
-                writer.write_raw_data([{"input_ids": i, "labels": lab} for i, lab in zip(ids2d, labels2d)])
+                writer.write_raw_data([{"input_ids": i, "labels": lab,
+                                        **(packed_columns(g, seq_length) if packing else {})}
+                                       for i, lab, g in zip(ids2d, labels2d, groups)])
             report["records"] += len(ids2d)
             progress.update(len(chunk_lengths) + sum(key in ("skipped", "dropped") for key, _ in entries))
         progress.close()

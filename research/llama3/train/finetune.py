@@ -37,6 +37,7 @@ import yaml
 
 from preprocess.atomic import write_text_atomic
 from research.llama3.config.config_check import ConfigError
+from research.llama3.records.mindrecord import PACKED_COLUMNS
 from research.llama3.train.resume import find_resume_point, truncate_loss_log
 from research.rundir.layout import RunLayout
 from preprocess.cli import Parser, UserError, quiet_imports, run_main, wants_verbose
@@ -64,6 +65,18 @@ def steps_per_epoch(train_dataset: str, config) -> int:
 
     records = ds.MindDataset(train_dataset, columns_list=["input_ids"]).get_dataset_size()
     return max(1, records // global_batch(config))
+
+
+def packed_records(train_dataset: str) -> bool:
+    """Whether the MindRecord was written with ``--packing`` (it has the mask columns,
+    ``research.llama3.records.mindrecord.PACKED_COLUMNS``, which the Trainer must then pass to the model)."""
+    from mindspore.mindrecord import FileReader
+
+    reader = FileReader(train_dataset)
+    try:
+        return "attention_mask" in reader.schema()
+    finally:
+        reader.close()
 
 
 def build_config(config_path: str, train_dataset: str, load_checkpoint: str | None, output_dir: str,
@@ -109,6 +122,8 @@ def build_config(config_path: str, train_dataset: str, load_checkpoint: str | No
     config.output_dir = os.path.abspath(output_dir)
     config.load_checkpoint = os.path.abspath(load_checkpoint) if load_checkpoint else ""
     config.train_dataset.data_loader.dataset_dir = os.path.abspath(train_dataset)
+    if packed_records(train_dataset):
+        config.train_dataset.input_columns = ["input_ids", "labels", *PACKED_COLUMNS]
     # The task reads the train_dataset section: the YAML anchor joining them does not survive a
     # base_config merge, where a variant's batch_size only reaches train_dataset.
     config.train_dataset_task.dataset_config = config.train_dataset
