@@ -27,7 +27,16 @@ Rules (``RULES``):
     (:mod:`preprocess.rounding`). The reference is never rounded, so nothing is rounded twice:
     ``-0.419355`` and ``-0.41935`` pass ``round:5`` for ``-0.41935483870967744``, ``-0.41936`` fails.
 
-Rules shared by all three:
+``fewer_decimals`` (not the official rule; shown beside it)
+    both numbers, as printed, are rounded half-up to the fewer decimals of the two and then
+    compared: ``98.77`` passes for ``98.76988…`` (2 decimals), ``99`` passes too (0 decimals),
+    ``98.8`` passes for ``98.76`` and ``98.7`` fails (1 decimal). What the contest
+    teams' own scorers did (nju-websoft ``score_test.py``, mindspore-courses/competition,
+    2024-ascend-innovation-contest/topic2-finetune/first-phase, as issue 22 describes it; the
+    half-up rounding is ours). Only decimal literals are rounded; a fraction or an exponent form
+    is held to ``exact``.
+
+Rules shared by all:
 
 * **Float references.** For an item of a float category the reference names a double, whose
   last digit carries the float's own rounding (``1.8888888888888888`` for 34/18): a prediction
@@ -50,7 +59,7 @@ from fractions import Fraction
 from preprocess.answer.extract import strip_decorations, to_number
 from preprocess.answer.numeric import FLOAT_CATEGORIES, float_close
 
-RULES = ("exact", "printed", "round:N")
+RULES = ("exact", "printed", "fewer_decimals", "round:N")
 DEFAULT_RULE = "exact"
 # Fewest significant digits a rounded prediction may keep under ``printed`` (fewer only when the
 # reference itself prints fewer): below it a rounding hides too much of the computation.
@@ -65,7 +74,7 @@ def parse_rule(rule: str) -> tuple[str, int | None]:
     Raises:
         ValueError: unknown rule, or ``round:`` without a non-negative integer.
     """
-    if rule in ("exact", "printed"):
+    if rule in ("exact", "printed", "fewer_decimals"):
         return rule, None
     m = re.fullmatch(r"round:(\d+)", rule)
     if m is None:
@@ -89,6 +98,21 @@ def _printed_digits(pred: str) -> tuple[int, int] | None:
     return exponent, len("".join(map(str, digits)).lstrip("0")) or 1
 
 
+def _decimals(text: str) -> int | None:
+    """Digits after the decimal point of a plain decimal literal (``-12.50`` -> 2, ``7`` -> 0), or None."""
+    text = strip_decorations(text).replace(",", "")
+    m = re.fullmatch(r"[-+]?\d+(?:\.(\d*))?|[-+]?\.(\d+)", text)
+    if m is None:
+        return None
+    return len(m.group(1) or m.group(2) or "")
+
+
+def _round_half_up(value: Fraction, places: int) -> Fraction:
+    scaled = value * 10**places
+    whole = math.floor(abs(scaled) + Fraction(1, 2))
+    return Fraction(whole if scaled >= 0 else -whole, 10**places)
+
+
 def _in_lowest_terms(pred: str, value: Fraction) -> bool:
     text = strip_decorations(pred).replace("\\dfrac", "\\frac")
     m = _FRACTION_RE.fullmatch(text)
@@ -104,7 +128,7 @@ def is_correct(pred: str | None, ref: str, rule: str = DEFAULT_RULE, category: s
     Args:
         pred: extracted answer (``None`` when nothing was found: always wrong).
         ref: reference answer string.
-        rule: ``exact``, ``printed`` or ``round:N`` (see module docstring).
+        rule: ``exact``, ``printed``, ``fewer_decimals`` or ``round:N`` (see module docstring).
         category: the item's category, if known; ``simplify`` requires lowest terms and the
             float categories accept the reference's float rounding (module docstring).
 
@@ -128,6 +152,12 @@ def is_correct(pred: str | None, ref: str, rule: str = DEFAULT_RULE, category: s
         return True
     if name == "round":
         return abs(p - r) <= Fraction(1, 2 * 10**places)
+    if name == "fewer_decimals":
+        places = [_decimals(pred), _decimals(ref)]
+        if None in places:
+            return False
+        n = min(places)
+        return _round_half_up(p, n) == _round_half_up(r, n)
     if name == "printed":
         printed = _printed_digits(pred)
         ref_printed = _printed_digits(ref)

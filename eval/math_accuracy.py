@@ -139,6 +139,65 @@ def format_table(before: Mapping, after: Mapping | None = None) -> str:
     return format_columns({"accuracy before": before, "accuracy after": after})
 
 
+# The rules shown side by side in a run report: the contest's first, then the two tolerant ones
+# (eval/compare.py); fewer_decimals is what the teams' own scorers did, never the official rule.
+SIDE_RULES = (("exact", "exact"), ("printed", "printed"), ("fewer_decimals", "fewer_decimals (not the official rule)"))
+
+
+def rule_table(before: Sequence[Mapping] | None, after: Sequence[Mapping]) -> str:
+    """Tool-free accuracy per category under each of :data:`SIDE_RULES`, before and after.
+
+    Args:
+        before, after: prediction records as ``eval.math`` writes them to ``predictions.jsonl``
+            (item fields with ``generation``); ``before`` may be None (no baseline). Each is graded
+            again from its generation (:func:`eval.extract.extract_answer`, the tool-free answer).
+
+    Returns:
+        A Markdown table (:func:`format_columns`): ``exact before | exact after | printed ... |
+        fewer_decimals (not the official rule) ...``, rows per category and ``overall``.
+    """
+    columns = {}
+    for rule, label in SIDE_RULES:
+        for when, records in (("before", before), ("after", after)):
+            if records is not None:
+                columns[f"{label} {when}"] = score(records, records, rule=rule)
+    return format_columns(columns)
+
+
+def wrong_examples(records: Sequence[Mapping], per_category: int = 2, width: int = 160) -> str:
+    """A Markdown table of the first ``per_category`` wrong tool-free predictions of each category.
+
+    Args:
+        records: ``predictions.jsonl`` records (``category``, ``problem``, ``answer``, ``generation``,
+            ``extracted``, ``correct``), graded as ``eval.math`` graded them (its ``--rule``).
+        width: characters kept of the problem and of the generation's end (where its answer is).
+
+    Returns:
+        ``| category | problem | reference | extracted | end of the generation |`` rows, categories
+        sorted by name; "(none wrong)" when every prediction is right.
+    """
+    def cell(text, tail=False):
+        text = " ".join(str(text or "").split()).replace("|", "\\|")
+        if len(text) <= width:
+            return text
+        return "…" + text[-width:] if tail else text[:width] + "…"
+
+    picked: dict[str, list[Mapping]] = {}
+    for r in records:
+        if not r.get("correct"):
+            rows = picked.setdefault(r.get("category") or UNCATEGORIZED, [])
+            if len(rows) < per_category:
+                rows.append(r)
+    if not picked:
+        return "(none wrong)\n"
+    lines = ["| category | problem | reference | extracted | end of the generation |", "|---|---|---|---|---|"]
+    for name in sorted(picked):
+        for r in picked[name]:
+            lines.append(f"| {name} | {cell(r.get('problem'))} | {cell(r.get('answer'))} | "
+                         f"{cell(r.get('extracted'))} | {cell(r.get('generation'), tail=True)} |")
+    return "\n".join(lines) + "\n"
+
+
 def accuracy_table(metrics: Mapping, baseline: Mapping | None = None) -> str:
     """The report table of an ``eval.math`` run's metrics (before/after with a ``baseline``).
 

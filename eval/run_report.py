@@ -18,7 +18,7 @@ import yaml
 
 from eval.files import read_jsonl
 from eval.logic_report import run_section as logic_run_section
-from eval.math_accuracy import accuracy_table, contest_score
+from eval.math_accuracy import accuracy_table, contest_score, rule_table, wrong_examples
 from eval.pot import format_failures
 from eval.report import plot_loss, read_loss_log, write_report
 from preprocess.atomic import write_text_atomic
@@ -93,6 +93,28 @@ def manifest_sections(manifest: Manifest | None) -> dict:
         f"| {name} | {rec.get('status')} | {rec.get('seconds')} |\n" for name, rec in manifest.stages.items()
         if name != "report")  # this stage is the one writing the table
     return {"Run settings": settings, "Stages": stages}
+
+
+def _predictions(layout: RunLayout, model: str) -> list[dict] | None:
+    path = layout.eval_dir("math", model) / "predictions.jsonl"
+    return read_jsonl(path) if path.is_file() else None
+
+
+def rule_sections(layout: RunLayout) -> dict:
+    """``Tool-free accuracy by rule`` (:func:`eval.math_accuracy.rule_table`) and ``Wrong tool-free
+    predictions`` (of the trained model, :func:`eval.math_accuracy.wrong_examples`) from the math
+    evals' ``predictions.jsonl``; nothing without the "after" predictions."""
+    before, after = _predictions(layout, "base"), _predictions(layout, "lora")
+    if after is None:
+        return {}
+    return {
+        "Tool-free accuracy by rule": (
+            "The model's own final number (no expression executed). `exact` is the contest's rule and the "
+            "headline; `printed` accepts a correctly rounded answer of at least 5 digits; `fewer_decimals` "
+            "rounds both numbers to the fewer decimals of the two, as the contest teams' own scorers did: "
+            "**not the official rule** (eval/compare.py).\n\n" + rule_table(before, after)),
+        "Wrong tool-free predictions (after, up to 2 per category)": wrong_examples(after),
+    }
 
 
 def build_sections(run_dir: Path, wall_s: float | None = None) -> dict:
@@ -174,6 +196,7 @@ def build_sections(run_dir: Path, wall_s: float | None = None) -> dict:
                      f"before {contest_score(before['overall']['accuracy'], 0, params['base']):.4f}, "
                      f"after {contest_score(after['overall']['accuracy'], params['trainable'], params['base']):.4f}\n")
         sections["Math accuracy (held-out items)"] = f"Items: `{before.get('items_file', '?')}`\n\n" + text
+        sections.update(rule_sections(layout))
     elif not any(logic):  # a logic-only run has no math items to grade
         sections["Math accuracy (held-out items)"] = MISSING
     if any(logic):

@@ -135,3 +135,19 @@ def test_parse_rule():
     assert parse_rule("exact") == ("exact", None)
     assert parse_rule("printed") == ("printed", None)
     assert parse_rule("round:5") == ("round", 5)
+    assert parse_rule("fewer_decimals") == ("fewer_decimals", None)
+
+
+@pytest.mark.parametrize("pred, ref, ok", [
+    ("98.77", "98.76988407404354142259372287", True),   # 2 decimals: 98.77 = 98.77
+    ("99", "98.76988407404354142259372287", True),      # 0 decimals: the teams' scorers were this lenient
+    ("98.78", "98.76988407404354142259372287", False),
+    ("98.8", "98.76", True), ("98.7", "98.76", False),  # 1 decimal
+    ("-2.5", "-2.45", True),                            # half-up on the magnitude
+    ("0.41935", "0.41935483870967744", True), ("0.41936", "0.41935483870967744", False),
+    ("7262.36", "7262.4", True), ("7262.34", "7262.4", False),  # the reference can have fewer decimals
+    ("5/6", "0.8333", False), ("1e2", "100.0", True),  # fractions/exponents: exact only (1e2 = 100 is exact)
+    ("1.1e2", "110.4", False),
+])
+def test_fewer_decimals_rounds_both_to_the_fewer_decimals(pred, ref, ok):
+    assert is_correct(pred, ref, "fewer_decimals") is ok

@@ -121,3 +121,42 @@ def test_format_table_single_run_and_mismatched_runs():
     assert "| area | 3 / 1 | 33.33% (1) | 100.00% (1) |" in table
     assert "| english | 1 | 100.00% (1) | – |" in table
     assert "| **overall** | 7 / 3 | 42.86% (3) | 33.33% (1) |" in table
+
+
+def _records(generations):
+    items = [("a1", "addition", "12.5"), ("a2", "addition", "3"), ("d1", "division", "0.41935483870967744"),
+             ("d2", "division", "98.76988407404354142259372287")]
+    return [{"id": i, "category": c, "problem": f"问题 {i}", "answer": a, "generation": g,
+             "extracted": g.split()[-1] if g else None, "correct": g.split()[-1] == a if g else False}
+            for (i, c, a), g in zip(items, generations)]
+
+
+def test_rule_table_grades_each_rule_per_category_before_and_after():
+    from eval.math_accuracy import rule_table
+
+    before = _records(["= 12", "= 4", "= 0.5", "= 97"])
+    after = _records(["= 12.5", "= 4", "= 0.41935", "= 98.77"])
+    table = rule_table(before, after)
+    header = table.splitlines()[0]
+    assert header == ("| category | n | exact before | exact after | printed before | printed after | "
+                      "fewer_decimals (not the official rule) before | fewer_decimals (not the official rule) after |")
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")[2:] for line in table.splitlines()[2:]}
+    # after: exact 1/2 addition, 0/2 division; printed adds 0.41935 (5 digits) but not 98.77 (4);
+    # fewer_decimals adds both; before: 12 for 12.5 rounds to 13 at 0 decimals, so nothing passes.
+    assert rows["addition"][:2] == ["0.00% (0)", "50.00% (1)"]
+    assert rows["division"][1] == "0.00% (0)" and rows["division"][3] == "50.00% (1)"
+    assert rows["division"][5].rstrip(" |") == "100.00% (2)"
+    assert rows["**overall**"][0] == "0.00% (0)" and rows["**overall**"][5].rstrip(" |") == "75.00% (3)"
+
+
+def test_wrong_examples_lists_the_first_wrong_predictions_per_category():
+    from eval.math_accuracy import wrong_examples
+
+    records = _records(["= 12.5", "x | = 4", "= 0.5", "= 97"])
+    text = wrong_examples(records, per_category=1)
+    lines = text.splitlines()
+    assert lines[0] == "| category | problem | reference | extracted | end of the generation |"
+    assert lines[2] == "| addition | 问题 a2 | 3 | 4 | x \\| = 4 |"  # a | in the text stays in its cell
+    assert lines[3].startswith("| division | 问题 d1 | 0.41935483870967744 | 0.5 |") and len(lines) == 4
+    assert wrong_examples(_records(["= 12.5", "= 3", "= 0.41935483870967744", "= 98.76988407404354142259372287"])) \
+        == "(none wrong)\n"

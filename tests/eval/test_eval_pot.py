@@ -102,3 +102,11 @@ def test_finetune_report_shows_both_columns(tmp_path, capsys):
     text = build_sections(run)["Math accuracy (held-out items)"]
     assert "| **overall** | 7 | 14.29% (1) | 42.86% (3) | 14.29% (1) | 42.86% (3) |" in text
     assert "PoT expressions that could not be used (after)" in text and "| **total** | 7 | 1 | 1 | 1 |" in text
+    # tool-free side by side: only e (767.94) is right, under every rule (d's last number is the exponent 2)
+    sections = build_sections(run)
+    by_rule = sections["Tool-free accuracy by rule"]
+    assert "**not the official rule**" in by_rule
+    assert "| **overall** | 7 |" + " 14.29% (1) |" * 6 in by_rule
+    wrong = sections["Wrong tool-free predictions (after, up to 2 per category)"].splitlines()
+    assert [line.split(" | ")[0] for line in wrong[2:]] == ["| division", "| division", "| linear_equation",
+                                                             "| power", "| power", "| subtraction"]
