@@ -9,6 +9,9 @@ Registered templates (``get_template``):
   ``research/llama3/llama_preprocess.py`` (qa mode) builds it: ``"{system} USER: {q} ASSISTANT: {a}</s>"``
   per round, later rounds without the system; its ``</s>`` round separator becomes the tokenizer's EOS
   id (the script splits rounds on it and closes each with EOS).
+- ``vicuna_nosys``: the vicuna v1.1 frame without its system prompt, ``"USER: {q} ASSISTANT: {a}</s>"``:
+  the system sentence is 29 of the 67 SmolLM2 tokens of a typical contest prompt, paid in every
+  training sample and every prediction; the roles alone keep the frame. The default job's template.
 - ``alpaca``: the contest's ``data_converter.py`` wraps each problem in Stanford Alpaca's
   no-input instruction prompt before the records go through the vicuna conversation above.
 - ``llama3_chat``: Meta's Llama 3 chat format (header and ``<|eot_id|>`` special tokens).
@@ -104,6 +107,13 @@ VICUNA_V11 = ChatTemplate(
     assistant_prefix="ASSISTANT:",
 )
 
+VICUNA_NOSYS = ChatTemplate(
+    name="vicuna_nosys",
+    system="",
+    user_prefix=VICUNA_V11.user_prefix,
+    assistant_prefix=VICUNA_V11.assistant_prefix,
+)
+
 # Stanford Alpaca's prompt_no_input, as the contest's data_converter.py puts it into the human turn.
 ALPACA = ChatTemplate(
     name="alpaca",
@@ -151,7 +161,7 @@ LOGIC_REFLECTION = ChatTemplate(
     assistant_prefix=VICUNA_V11.assistant_prefix,
 )
 
-TEMPLATES = {t.name: t for t in (VICUNA_V11, ALPACA, LLAMA3_CHAT, CHATML, LOGIC_REFLECTION)}
+TEMPLATES = {t.name: t for t in (VICUNA_V11, VICUNA_NOSYS, ALPACA, LLAMA3_CHAT, CHATML, LOGIC_REFLECTION)}
 # The template of training records and evaluation prompts when none is named (MindFormers r1.1's qa mode);
 # the run manifest records the one a run used, and evaluation reads it from there.
 DEFAULT_TEMPLATE = VICUNA_V11.name

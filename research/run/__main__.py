@@ -72,7 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--vocab_file", metavar="FILE",
                     help="tokenizer file (Meta's tokenizer.model for Llama 3) for MindRecord and evaluation; "
                          "overrides the YAML's processor.tokenizer.vocab_file")
-    ft.add_argument("--template", help="chat template of the records and eval prompts (default vicuna_v1.1)")
+    ft.add_argument("--template", help="chat template of the records and eval prompts (default vicuna_nosys)")
+    ft.add_argument("--no_packing", action="store_true",
+                    help="one sample per MindRecord record (default with the MindFormers backend: consecutive "
+                         "samples packed into a record, attention kept inside each sample)")
     ft.add_argument("--task", choices=TASKS,
                     help="auto (default): logic when --data has Tianchi records, then each grader on its own "
                          "held-out items (eval.math for math, eval.logic for logic); math or logic: that one only")
@@ -147,7 +150,7 @@ def _layout(args) -> RunLayout:
 SETTING_OPTIONS = ("data", "eval_data", "config", "load_checkpoint", "vocab_file", "template", "task", "num_samples",
                    "eval_size", "stop_step", "max_new_tokens", "seed", "save_steps", "worker_num", "backend",
                    "device", "smoke", "logic_style", "logic_votes", "bags", "bag_fraction",
-                   "target_style", "cot_style", "eval_limit")
+                   "target_style", "cot_style", "eval_limit", "no_packing")
 
 
 def prepare_finetune(args) -> stages.Run:

@@ -33,13 +33,16 @@ from dataclasses import asdict, dataclass
 from preprocess.config import COT_STYLES, TARGET_STYLES  # python -m preprocess's choices
 from preprocess.logic import STYLES
 from preprocess.readers import read_records
-from preprocess.templates import DEFAULT_TEMPLATE, TEMPLATES
+from preprocess.templates import TEMPLATES
 from research.llama3.config.model_config import eval_backend_for, read_config, read_model_config
 from research.rundir.layout import (DEFAULT_CONFIG, LOGIC_CONFIG, SMOKE_CONFIG, SMOKE_CONFIG_DP2,
                                  SMOKE_LOGIC_CONFIG)
 
+# The vicuna frame without its system sentence (29 SmolLM2 tokens of every sample and prediction);
+# a run records its template and evaluates with it (preprocess.templates).
+RUN_TEMPLATE = "vicuna_nosys"
 DEFAULTS = {"num_samples": 3000, "eval_size": 100, "stop_step": 200, "max_new_tokens": 192, "seed": 0,
-            "worker_num": 1, "device": "cpu", "template": DEFAULT_TEMPLATE, "task": "auto",
+            "worker_num": 1, "device": "cpu", "template": RUN_TEMPLATE, "task": "auto",
             "bags": 0, "bag_fraction": 0.8, "logic_style": "plain",
             "target_style": "pot_cot", "cot_style": "steps"}
 SMOKE_DEFAULTS = {"num_samples": 400, "eval_size": 20, "stop_step": 8, "max_new_tokens": 24}
@@ -97,6 +100,7 @@ class RunSettings:
     target_style: str = "cot"
     cot_style: str = "steps"
     eval_limit: int | None = None
+    packing: bool = False
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -122,6 +126,12 @@ def fits_smollm2(config: dict) -> bool:
     ours = config["model"]["model_config"]
     smollm2 = read_model_config(DEFAULT_CONFIG)
     return all(ours.get(k) == smollm2.get(k) for k in SMOLLM2_DIMS)
+
+
+def dense_attention(config: dict) -> bool:
+    """Whether the YAML's model runs MindFormers' dense attention (``use_flash_attention`` off, the CPU
+    YAMLs), the path whose additive mask packed records carry (``research.llama3.mindrecord``)."""
+    return not (config.get("model") or {}).get("model_config", {}).get("use_flash_attention", False)
 
 
 def _given(options: dict) -> dict:
@@ -302,7 +312,8 @@ def resolve(options: dict) -> RunSettings:
         logic_max_new_tokens=given.get("max_new_tokens", LOGIC_MAX_NEW_TOKENS[style]),
         logic_votes=given.get("logic_votes"), bags=pick("bags"), bag_fraction=pick("bag_fraction"), smoke=smoke,
         target_style=pick("target_style"), cot_style=pick("cot_style"),
-        eval_limit=given.get("eval_limit", pick("eval_size") if eval_data else None))
+        eval_limit=given.get("eval_limit", pick("eval_size") if eval_data else None),
+        packing=dense_attention(config) and backend == "mindformers" and not given.get("no_packing"))
 
 
 def resume_options_conflict(options: dict) -> list[str]:

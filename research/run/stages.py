@@ -190,6 +190,7 @@ def mindrecord_command(s: RunSettings, lay: RunLayout, conversations: Path | Non
            "--config", s.config, "--seq_length", s.seq_length, "--template", s.template,
            "--output_file", lay.mindrecord, "--max_new_tokens", budget]
     cmd += [] if s.smoke else ["--drop_overlong"]
+    cmd += ["--packing"] if s.packing else []
     return cmd + (["--model_file", s.vocab_file] if s.vocab_file else [])
 
 
@@ -200,7 +201,7 @@ def stage_mindrecord(run: Run, conversations: Path | None = None) -> None:
     cmd = mindrecord_command(s, lay, conversations)
     source = run.manifest.stage_key("preprocess") if conversations is None else file_sha256(conversations)
     inputs = {"preprocess": source, "config": file_sha256(s.config),
-              "seq_length": s.seq_length, "template": s.template,
+              "seq_length": s.seq_length, "template": s.template, "packing": s.packing,
               "vocab_file": file_stamp(s.vocab_file) if s.vocab_file else None}
     run_stage(run.manifest, "mindrecord", inputs, [lay.mindrecord, lay.mindrecord_report],
               lambda: run_command(lay, "mindrecord", cmd, lay.log("mindrecord")), log=run.log)

@@ -29,7 +29,7 @@ def test_smoke_chain(tmp_path):
             ("data", "preprocess", "mindrecord", "base", "train", "eval_math_base", "eval_math_lora", "report"), "done")
         settings = manifest.settings
         assert (settings["template"], settings["seq_length"], settings["stop_step"], settings["smoke"]) == \
-            ("vicuna_v1.1", 128, 8, True)
+            ("vicuna_nosys", 128, 8, True)
         [entry] = manifest.data["data"]
         assert entry["sha256"] == file_sha256(run / "data" / "generated.jsonl")
         assert manifest.output("train") == run / "lora.ckpt"
@@ -43,7 +43,9 @@ def test_smoke_chain(tmp_path):
 
         records = json.loads((run / "train.mindrecord.report.json").read_text())
         conversations = json.loads((run / "data" / "conversations.json").read_text())
-        assert records["records"] == len(conversations) - len(records["dropped"])
+        # packed: several samples a record, each with its own mask (tests/test_packing_isolation.py)
+        assert settings["packing"] and records["packing"]
+        assert records["samples"] == len(conversations) - len(records["dropped"]) > records["records"]
         assert records["template"] == settings["template"]
 
         losses = [json.loads(line)["loss"] for line in (run / "loss.jsonl").read_text().splitlines()]
@@ -58,7 +60,7 @@ def test_smoke_chain(tmp_path):
 
         report = (run / "report.md").read_text()
         assert f"| truncated | {len(records['truncated'])} |" in report  # counted, the list stays in the JSON
-        for heading in ("## Run settings", "| chat template | vicuna_v1.1 |", "## Stages", "| train | done |",
+        for heading in ("## Run settings", "| chat template | vicuna_nosys |", "## Stages", "| train | done |",
                         "## Data", "## MindRecord", "## Training", "![loss](loss.png)",
                         "| category | n | accuracy before | accuracy after |", "**overall**"):
             assert heading in report

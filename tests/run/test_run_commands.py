@@ -30,6 +30,10 @@ def test_template_and_vocab_file_reach_mindrecord_and_evaluation(tmp_path):
     assert _value(mr, "--max_new_tokens") == str(s.max_new_tokens) and "--drop_overlong" in mr
     smoke = [str(c) for c in mindrecord_command(resolve({"smoke": True}), layout)]
     assert _value(smoke, "--max_new_tokens") == "24" and "--drop_overlong" not in smoke
+    # packed records carry the dense path's additive mask: the CPU YAMLs, never a flash-attention one
+    assert "--packing" in smoke and "--packing" not in mr and not s.packing
+    unpacked = mindrecord_command(resolve({"smoke": True, "no_packing": True}), layout)
+    assert "--packing" not in [str(c) for c in unpacked]
     base_step, lora_step = math_plan(s, layout)
     base_cmd = eval_command(s, layout, base_step, ckpt)
     # the base is shown the PoT worked examples without a template (pot_cot, the default); the run's

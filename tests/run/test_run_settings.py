@@ -1,7 +1,6 @@
 """The runner's option rules (research.run.settings): no silent overrides, each conflict named."""
 import pytest
 
-from preprocess.templates import DEFAULT_TEMPLATE
 from research.run.__main__ import main as run_main
 from research.rundir.layout import DEFAULT_CONFIG, ROOT, SMOKE_CONFIG, SMOKE_CONFIG_DP2
 from research.run.settings import SettingsError, resolve
@@ -15,7 +14,7 @@ def test_defaults_read_seq_length_and_template_from_one_place():
     s = resolve({})
     assert s.config == str(DEFAULT_CONFIG) and s.seq_length == 256  # the YAML's model_config.seq_length
     assert (s.stop_step, s.eval_size, s.num_samples, s.max_new_tokens) == (200, 100, 3000, 192)
-    assert s.template == DEFAULT_TEMPLATE == "vicuna_v1.1"
+    assert s.template == "vicuna_nosys" and s.packing  # the short template, packed records
     assert s.base_source == "smollm2_gguf" and s.backend == "mindformers" and s.eval_backend == "transformers"
 
 

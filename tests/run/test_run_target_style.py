@@ -49,7 +49,7 @@ def test_cot_run_evaluates_tool_free_with_the_template_before_and_after(tmp_path
     s, layout = resolve({"target_style": "cot"}), RunLayout(tmp_path / "run")
     for step in math_plan(s, layout):
         cmd = eval_command(s, layout, step, tmp_path / "b.ckpt")
-        assert "--mode" not in cmd and "--fewshot" not in cmd and _value(cmd, "--template") == "vicuna_v1.1"
+        assert "--mode" not in cmd and "--fewshot" not in cmd and _value(cmd, "--template") == "vicuna_nosys"
 
 
 def test_pot_run_evaluates_in_pot_mode_and_prompts_the_base_with_worked_examples(tmp_path):
@@ -62,7 +62,7 @@ def test_pot_run_evaluates_in_pot_mode_and_prompts_the_base_with_worked_examples
     # before: untrained, so the PoT worked examples and no chat template; after: as it was trained
     assert (_value(base, "--fewshot"), _value(base, "--template")) == (str(POT_FEWSHOT), "none")
     assert base.count("--template") == 1 and POT_FEWSHOT.is_file()
-    assert "--fewshot" not in lora and _value(lora, "--template") == "vicuna_v1.1"
+    assert "--fewshot" not in lora and _value(lora, "--template") == "vicuna_nosys"
     assert _value(lora, "--baseline") == str(layout.eval_dir("math", "base") / "metrics.json")
 
 

@@ -1,10 +1,10 @@
 """One conversation -> training record, with no I/O: its turns validated (:func:`conversation_turns`),
 tokenized with the chat template's masking (:func:`encode_conversation`), fitted to seq_length + 1
-(:func:`fit_length`), packed (:func:`next_fit`) and padded into rows (:func:`pad_records`). The
+(:func:`fit_length`), packed (:func:`first_fit_decreasing`) and padded into rows (:func:`pad_records`). The
 MindRecord writer (``research.llama3.records.mindrecord``) runs these in its worker processes."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -97,26 +97,33 @@ def fit_length(ids: list[int], labels: list[int], total: int) -> tuple[list[int]
     return ids, labels, "truncated", f"{n} tokens cut to seq_length+1={total}"
 
 
-def next_fit(items: Iterable, total: int, size: Callable = len) -> Iterator[list]:
-    """Group consecutive items (next-fit, order kept) so each group's ``size`` sum is at most ``total``.
+def first_fit_decreasing(items: Sequence, total: int, size: Callable = len) -> list[list]:
+    """Group items so each group's ``size`` sum is at most ``total``, in few groups.
+
+    Longest first, each into the first group with room (first-fit decreasing: at most 11/9 of the
+    optimal count plus one). The Trainer shuffles records, so the samples' order is not kept; next-fit
+    in order left 25% of a seq-256 window as padding on the default job's samples.
 
     Args:
         items: samples, each of ``size`` at most ``total`` (a larger one forms a group alone).
         size: an item's token count.
 
-    Yields:
-        Lists of items, one list per record.
+    Returns:
+        Lists of items, one list per record, items of a list in input order.
     """
-    current, used = [], 0
-    for item in items:
-        n = size(item)
-        if current and used + n > total:
-            yield current
-            current, used = [], 0
-        current.append(item)
-        used += n
-    if current:
-        yield current
+    order = sorted(range(len(items)), key=lambda i: -size(items[i]))
+    groups: list[list[int]] = []
+    room: list[int] = []
+    for i in order:
+        n = size(items[i])
+        slot = next((g for g, free in enumerate(room) if free >= n), None)
+        if slot is None:
+            groups.append([i])
+            room.append(total - n)
+        else:
+            groups[slot].append(i)
+            room[slot] -= n
+    return [[items[i] for i in sorted(g)] for g in sorted(groups)]
 
 
 def pad_records(groups: Sequence[Sequence[tuple[Sequence[int], Sequence[int]]]], total: int,

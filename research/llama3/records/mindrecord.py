@@ -43,8 +43,8 @@ from preprocess.budget import budget_warnings, over_budget, render_table, split_
 from preprocess.readers import undecodable
 from preprocess.templates import DEFAULT_TEMPLATE, TEMPLATES, ChatTemplate, get_template
 from preprocess.cli import Parser
-from research.llama3.records.encode import (conversation_turns, encode_conversation, fit_length, next_fit,
-                                            pad_records)
+from research.llama3.records.encode import (conversation_turns, encode_conversation, first_fit_decreasing,
+                                            fit_length, pad_records)
 
 SCHEMA = {"input_ids": {"type": "int32", "shape": [-1]}, "labels": {"type": "int32", "shape": [-1]}}
 # What a packed record adds, in the order of LlamaForCausalLM.construct's arguments after ``labels``
@@ -150,7 +150,7 @@ def _convert_chunk(chunk: list[tuple[str, str, object]]) -> tuple:
             entries.append((key, {"where": where, "id": cid, "reason": "; ".join(filter(None, [reason, note]))}))
         if status != "dropped":
             samples.append((ids, labels))
-    groups = list(next_fit(samples, total, size=lambda x: len(x[0]))) if s["packing"] else [[x] for x in samples]
+    groups = first_fit_decreasing(samples, total, size=lambda x: len(x[0])) if s["packing"] else [[x] for x in samples]
     ids2d, labels2d = pad_records(groups, total, s["pad_id"])
     return entries, ids2d, labels2d, [[len(x[0]) for x in g] for g in groups], budget
 
@@ -261,7 +261,7 @@ def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, o
         tokenizer: ``research.llama3.tokenizers.tokenizer.Tokenizer``.
         template: the chat template; the same object renders prompts at prediction time.
         seq_length: model sequence length; records have seq_length + 1 ids.
-        packing: put consecutive short samples into one record (next-fit, order kept, within blocks
+        packing: put several samples into one record (:func:`first_fit_decreasing` within blocks
             of 512 conversations) and write :data:`PACKED_COLUMNS` (:func:`packed_columns`) so that
             no sample attends to another; ``research.llama3.finetune`` feeds them to the model.
         file_partition: number of MindRecord shards (MindFormers' flag).
@@ -318,7 +318,7 @@ def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, o
                 report[key].append(entry)
             chunk_lengths = [n for g in groups for n in g]
             lengths += chunk_lengths
-            packed_records += sum(1 for _ in next_fit(chunk_lengths, total, int))
+            packed_records += len(first_fit_decreasing(chunk_lengths, total, int))
             if len(ids2d):
                 writer.write_raw_data([{"input_ids": i, "labels": lab,
                                         **(packed_columns(g, seq_length) if packing else {})}

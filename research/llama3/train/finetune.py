@@ -109,7 +109,8 @@ def build_config(config_path: str, train_dataset: str, load_checkpoint: str | No
         FileNotFoundError: the YAML, dataset or checkpoint does not exist.
         config_check.ConfigError: the YAML does not match the MindFormers 1.9 schema (unknown key,
             unregistered type...), before anything else is read.
-        ValueError: resuming from a checkpoint at or past ``stop_step``.
+        ValueError: resuming from a checkpoint at or past ``stop_step``; packed records (mask columns)
+            with a flash-attention YAML.
     """
     from mindformers import MindFormerConfig
     from research.llama3.config.config_check import validate_config
@@ -123,6 +124,10 @@ def build_config(config_path: str, train_dataset: str, load_checkpoint: str | No
     config.load_checkpoint = os.path.abspath(load_checkpoint) if load_checkpoint else ""
     config.train_dataset.data_loader.dataset_dir = os.path.abspath(train_dataset)
     if packed_records(train_dataset):
+        if config.model.model_config.get("use_flash_attention"):
+            # Flash attention reads a uint8 mask as 1 = hidden; the records' mask is additive (dense path).
+            raise ValueError(f"{train_dataset} is packed for dense attention; {config_path} uses flash "
+                             f"attention (write the MindRecord without --packing)")
         config.train_dataset.input_columns = ["input_ids", "labels", *PACKED_COLUMNS]
     # The task reads the train_dataset section: the YAML anchor joining them does not survive a
     # base_config merge, where a variant's batch_size only reaches train_dataset.
