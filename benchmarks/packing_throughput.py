@@ -1,7 +1,8 @@
 """Real target tokens trained per second by the default job's LoRA step, before and after packing, in one run.
 
 Usage: ``python benchmarks/packing_throughput.py --conversations RUN/data/conversations.json
-[--config configs/smollm2_135m/finetune_lora_cpu.yaml] [--steps 12] [--skip 2]``
+[--config configs/smollm2_135m/finetune_lora_cpu.yaml] [--wide_config configs/smollm2_135m/finetune_lora_cpu_seq512.yaml]
+[--steps 12] [--skip 2]``
 
 The conversations are a default job's preprocessed training data (``bash scripts/finetune.sh`` writes
 them to ``<run>/data/conversations.json``). Both rows write them with ``research.llama3.mindrecord``
@@ -10,7 +11,9 @@ as the runner does (``--drop_overlong``, the eval's 192-token budget) and train 
 
 * before: template ``vicuna_v1.1``, one sample a record (the job until this change);
 * after: template ``vicuna_nosys``, ``--packing`` (several samples a record, each attending only to
-  itself through the records' mask).
+  itself through the records' mask);
+* after, wide: the same in ``--wide_config``'s longer window at the same tokens a step (seq 512 x
+  batch 1), where more samples fit a record (``""`` leaves the row out).
 
 A row's figure = batch x (mean target tokens a record: positions whose label is trained, over the
 whole MindRecord, since the Trainer draws records at random) / (median ``step_s`` of the steps after
@@ -29,7 +32,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-ROWS = (("before", "vicuna_v1.1", False), ("after", "vicuna_nosys", True))
 
 
 def record_stats(mindrecord: str) -> dict:
@@ -52,6 +54,8 @@ def main(argv=None) -> int:
     parser.add_argument("--conversations", required=True, help="a default job's data/conversations.json")
     parser.add_argument("--config", default=str(ROOT / "configs/smollm2_135m/finetune_lora_cpu.yaml"),
                         help="MindFormers YAML (default: %(default)s)")
+    parser.add_argument("--wide_config", default=str(ROOT / "configs/smollm2_135m/finetune_lora_cpu_seq512.yaml"),
+                        help="YAML of the 'after, wide' row ('' to leave it out; default: %(default)s)")
     parser.add_argument("--steps", type=int, default=12, help="training steps per row (default: %(default)s)")
     parser.add_argument("--skip", type=int, default=2,
                         help="first steps left out of the median (compilation; default: %(default)s)")
@@ -65,42 +69,46 @@ def main(argv=None) -> int:
     from research.llama3.convert_gguf import convert_gguf_to_mindformers
     from research.llama3.model_config import read_config
 
-    batch = int(read_config(args.config)["runner_config"]["batch_size"])
-    seq_length = int(read_config(args.config)["model"]["model_config"]["seq_length"])
+    rows = [("before", args.config, "vicuna_v1.1", False), ("after", args.config, "vicuna_nosys", True)]
+    rows += [("after, wide", args.wide_config, "vicuna_nosys", True)] if args.wide_config else []
     base = work / "base.ckpt"
     if not base.exists():
         convert_gguf_to_mindformers(None, str(base))
     results = {}
-    for name, template, packing in ROWS:
-        record = work / name / "train.mindrecord"
+    for name, config, template, packing in rows:
+        batch = int(read_config(config)["runner_config"]["batch_size"])
+        seq_length = int(read_config(config)["model"]["model_config"]["seq_length"])
+        record = work / name.replace(", ", "_") / "train.mindrecord"
         cmd = [sys.executable, "-m", "research.llama3.mindrecord", "--dataset_type", "qa",
-               "--input_glob", args.conversations, "--config", args.config, "--seq_length", str(seq_length),
+               "--input_glob", args.conversations, "--config", config, "--seq_length", str(seq_length),
                "--template", template, "--output_file", str(record), "--max_new_tokens", "192",
                "--drop_overlong"] + (["--packing"] if packing else [])
         subprocess.run(cmd, check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
         stats = record_stats(str(record))
         load_before = os.getloadavg()
-        run_dir = work / name / "run"
-        subprocess.run([sys.executable, "-m", "research.llama3.finetune", "--config", args.config,
+        run_dir = record.parent / "run"
+        subprocess.run([sys.executable, "-m", "research.llama3.finetune", "--config", config,
                         "--train_dataset", str(record), "--load_checkpoint", str(base),
-                        "--output_dir", str(work / name / "output"), "--run_dir", str(run_dir),
+                        "--output_dir", str(record.parent / "output"), "--run_dir", str(run_dir),
                         "--stop_step", str(args.steps)], check=True, env=env, cwd=ROOT,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         steps = [json.loads(line) for line in (run_dir / "loss.jsonl").read_text().splitlines()]
         step_s = statistics.median(s["step_s"] for s in steps[args.skip:])
-        results[name] = {**stats, "template": template, "packing": packing, "step_s": step_s,
+        results[name] = {**stats, "batch x seq": f"{batch} x {seq_length}", "template": template,
+                         "packing": packing, "step_s": step_s,
                          "target_per_s": batch * stats["target_per_record"] / step_s,
                          "load": [round(x, 1) for x in (*load_before, *os.getloadavg())]}
-    print(f"{args.config}: batch {batch} x seq {seq_length}, median of steps {args.skip + 1}..{args.steps}")
-    print("| row | template | packing | records | samples | pad share | target tokens/record | s/step "
+    print(f"{args.conversations}; median step time of steps {args.skip + 1}..{args.steps}")
+    print("| row | batch x seq | template | packing | records | samples | pad share | target tokens/record | s/step "
           "| target tokens/s | load 1/5/15 min before; after |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---|")
     for name, r in results.items():
         load = "/".join(map(str, r["load"][:3])) + "; " + "/".join(map(str, r["load"][3:]))
-        print(f"| {name} | {r['template']} | {r['packing']} | {r['records']} | {r['samples']} | {r['pad_share']:.3f} "
+        print(f"| {name} | {r['batch x seq']} | {r['template']} | {r['packing']} | {r['records']} | {r['samples']} | {r['pad_share']:.3f} "
               f"| {r['target_per_record']:.1f} | {r['step_s']:.2f} | {r['target_per_s']:.1f} | {load} |")
-    ratio = results["after"]["target_per_s"] / results["before"]["target_per_s"]
-    print(f"after / before: {ratio:.2f}x real target tokens per second")
+    for name in list(results)[1:]:
+        ratio = results[name]["target_per_s"] / results["before"]["target_per_s"]
+        print(f"{name} / before: {ratio:.2f}x real target tokens per second")
     (work / "results.json").write_text(json.dumps(results, indent=1))
     return 0
 

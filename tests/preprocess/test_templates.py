@@ -19,6 +19,14 @@ def test_vicuna_matches_mindformers_conversation():
         ("USER: 再加 3 呢？ ASSISTANT:", False), (" 5", True), (EOS, True)]
 
 
+def test_vicuna_nosys_is_the_vicuna_frame_without_the_system_sentence():
+    tpl = get_template("vicuna_nosys")
+    assert tpl.render_prompt("1+1=?") == "USER: 1+1=? ASSISTANT:"
+    assert tpl.segments([("1+1=?", "2"), ("再加 3 呢？", "5")]) == [
+        ("USER: 1+1=? ASSISTANT:", False), (" 2", True), (EOS, True),
+        ("USER: 再加 3 呢？ ASSISTANT:", False), (" 5", True), (EOS, True)]
+
+
 def test_alpaca_wraps_the_problem_like_the_contest_converter():
     tpl = get_template("alpaca")
     # braces in a problem are data, not format fields
