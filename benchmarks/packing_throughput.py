@@ -5,9 +5,9 @@ Usage: ``python benchmarks/packing_throughput.py --conversations RUN/data/conver
 [--steps 12] [--skip 2]``
 
 The conversations are a default job's preprocessed training data (``bash scripts/finetune.sh`` writes
-them to ``<run>/data/conversations.json``). Both rows write them with ``research.llama3.mindrecord``
+them to ``<run>/data/conversations.json``). Both rows write them with ``research.llama3.records.mindrecord``
 as the runner does (``--drop_overlong``, the eval's 192-token budget) and train ``--steps`` steps of
-``research.llama3.finetune`` from the SmolLM2 base (its GGUF converted once), one after the other:
+``research.llama3.train.finetune`` from the SmolLM2 base (its GGUF converted once), one after the other:
 
 * before: template ``vicuna_v1.1``, one sample a record (the job until this change);
 * after: template ``vicuna_nosys``, ``--packing`` (several samples a record, each attending only to
@@ -66,8 +66,8 @@ def main(argv=None) -> int:
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="bench-packing-"))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LOCAL_DEFAULT_PATH": str(work / "mflog")}
 
-    from research.llama3.convert_gguf import convert_gguf_to_mindformers
-    from research.llama3.model_config import read_config
+    from research.llama3.checkpoint.convert_gguf import convert_gguf_to_mindformers
+    from research.llama3.config.model_config import read_config
 
     rows = [("before", args.config, "vicuna_v1.1", False), ("after", args.config, "vicuna_nosys", True)]
     rows += [("after, wide", args.wide_config, "vicuna_nosys", True)] if args.wide_config else []
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
         batch = int(read_config(config)["runner_config"]["batch_size"])
         seq_length = int(read_config(config)["model"]["model_config"]["seq_length"])
         record = work / name.replace(", ", "_") / "train.mindrecord"
-        cmd = [sys.executable, "-m", "research.llama3.mindrecord", "--dataset_type", "qa",
+        cmd = [sys.executable, "-m", "research.llama3.records.mindrecord", "--dataset_type", "qa",
                "--input_glob", args.conversations, "--config", config, "--seq_length", str(seq_length),
                "--template", template, "--output_file", str(record), "--max_new_tokens", "192",
                "--drop_overlong"] + (["--packing"] if packing else [])
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
         stats = record_stats(str(record))
         load_before = os.getloadavg()
         run_dir = record.parent / "run"
-        subprocess.run([sys.executable, "-m", "research.llama3.finetune", "--config", config,
+        subprocess.run([sys.executable, "-m", "research.llama3.train.finetune", "--config", config,
                         "--train_dataset", str(record), "--load_checkpoint", str(base),
                         "--output_dir", str(record.parent / "output"), "--run_dir", str(run_dir),
                         "--stop_step", str(args.steps)], check=True, env=env, cwd=ROOT,

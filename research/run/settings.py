@@ -130,7 +130,7 @@ def fits_smollm2(config: dict) -> bool:
 
 def dense_attention(config: dict) -> bool:
     """Whether the YAML's model runs MindFormers' dense attention (``use_flash_attention`` off, the CPU
-    YAMLs), the path whose additive mask packed records carry (``research.llama3.mindrecord``)."""
+    YAMLs), the path whose additive mask packed records carry (``research.llama3.records.mindrecord``)."""
     return not (config.get("model") or {}).get("model_config", {}).get("use_flash_attention", False)
 
 

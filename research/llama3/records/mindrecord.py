@@ -263,7 +263,7 @@ def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, o
         seq_length: model sequence length; records have seq_length + 1 ids.
         packing: put several samples into one record (:func:`first_fit_decreasing` within blocks
             of 512 conversations) and write :data:`PACKED_COLUMNS` (:func:`packed_columns`) so that
-            no sample attends to another; ``research.llama3.finetune`` feeds them to the model.
+            no sample attends to another; ``research.llama3.train.finetune`` feeds them to the model.
         file_partition: number of MindRecord shards (MindFormers' flag).
         num_workers: processes that tokenize and build records while this one writes (0: none).
         max_new_tokens: the evaluation's generation budget; targets longer than it are counted
