@@ -109,7 +109,7 @@ def test_smoke_chain_pot_mode(tmp_path, style, options, described):
             assert metrics["tool_assisted"]["overall"]["total"] == 12
         assert base["source"]["fewshot"].endswith("configs/eval/pot_fewshot.jsonl")
         assert base["source"]["template"] == "none"
-        assert lora["source"]["fewshot"] is None and lora["source"]["template"] == "vicuna_v1.1"
+        assert lora["source"]["fewshot"] is None and lora["source"]["template"] == "vicuna_nosys"
 
         report = (run / "report.md").read_text()
         for heading in (f"| training targets | {described} |",
