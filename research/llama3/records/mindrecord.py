@@ -36,6 +36,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from multiprocessing import get_context
 
+import numpy as np
 from tqdm import tqdm
 
 from preprocess.atomic import finish_commit, make_temp_dir, remove_stale_temp_dirs, write_json_atomic
