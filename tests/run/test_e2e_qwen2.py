@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from research.run.layout import RunLayout
-from research.run.manifest import Manifest
+from research.rundir.layout import RunLayout
+from research.rundir.manifest import Manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "tiny" / "finetune_lora_cpu_qwen2.yaml"
