@@ -1,5 +1,5 @@
 """End-to-end preprocessing: read -> validate -> classify -> dedup -> verify + CoT -> split ->
-contamination check -> quotas -> write.
+contamination check (problems, and logic contexts) -> quotas -> write.
 
 Outputs in ``output_dir``, replaced together (``preprocess.atomic.write_set_atomic``: staged in a
 hidden directory, then committed; a kill or a full disk leaves the previous set whole):
@@ -58,7 +58,7 @@ from .logic import assistant_message, user_message
 from .pot_targets import POT_CATEGORIES, pot_target
 from .readers import parse_unit, read_records, read_units
 from .rounding import apply_rounding
-from .quotas import apply_quotas, contamination_keys
+from .quotas import apply_quotas, contamination_keys, context_key, context_keys
 from .split import split_holdout
 
 # Tag of the output set's hidden staging / commit directories (``.preprocess-commit``).
@@ -196,7 +196,9 @@ def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, pro
     inputs = [str(p) for p in inputs]
     out = prepare_set_dir(output_dir, OUTPUT_SET)  # an unwritable output dir fails now, not in an hour
     workers = cfg.workers or _default_workers()
-    contaminated_keys = contamination_keys(r["problem"] for r in read_records(cfg.contamination)[0])
+    contamination = read_records(cfg.contamination)[0]
+    contaminated_keys = contamination_keys(r["problem"] for r in contamination)
+    contaminated_contexts = context_keys(contamination)
 
     good: list[dict] = []
     keyed: list[tuple[str, str]] = []
@@ -282,8 +284,11 @@ def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, pro
     held_ids = {it["id"] for it in held}
     train = [it for it in items if it["id"] not in held_ids]
     candidates = [it for it in train if it["verified"]]
-    # The key of a logic item is that of its plain-style message, whatever style it trains in.
-    clean = [it for it in candidates if keys[it["id"]] not in contaminated_keys]
+    # The key of a logic item is that of its plain-style message, whatever style it trains in. Held-out
+    # contexts count too: two problem ids can carry the same context (2 of 500 in Tianchi round 1).
+    contexts = contaminated_contexts | context_keys(held)
+    clean = [it for it in candidates
+             if keys[it["id"]] not in contaminated_keys and context_key(it) not in contexts]
     sampled = apply_quotas(clean, cfg.quotas, cfg.seed)
     conversations = []
     copies: Counter = Counter()
