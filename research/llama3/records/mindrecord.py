@@ -27,6 +27,8 @@ because it needs the model's tokenizer (``research.llama3.tokenizers.tokenizer``
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import glob
 import json
 import os
@@ -38,7 +40,8 @@ from multiprocessing import get_context
 
 from tqdm import tqdm
 
-from preprocess.atomic import finish_commit, make_temp_dir, remove_stale_temp_dirs, write_json_atomic
+from preprocess.atomic import (OutputError, finish_commit, make_temp_dir, remove_stale_temp_dirs,
+                               write_json_atomic)
 from preprocess.budget import budget_warnings, over_budget, render_table, split_lengths, summarize
 from preprocess.readers import undecodable
 from preprocess.templates import DEFAULT_TEMPLATE, TEMPLATES, ChatTemplate, get_template
@@ -201,6 +204,25 @@ def output_files(output_file: str, file_partition: int) -> list[str]:
     return [f"{output_file}{i}" for i in range(file_partition)]
 
 
+@contextlib.contextmanager
+def _writer_errors(output_file: str, out_dir: str) -> Iterator[None]:
+    """Turn a failure inside MindRecord's FileWriter into one ``OutputError`` line.
+
+    Its C++ writer reports a full disk or a file-size limit as a RuntimeError wrapped in a framework
+    banner ("Failed to seekp file", "Failed to write data"); the ``[ERROR]`` line is the cause.
+    """
+    try:
+        yield
+    except (RuntimeError, OSError) as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        cause = next((line[len("[ERROR]"):].strip() for line in lines if line.startswith("[ERROR]")),
+                     lines[0] if lines else repr(exc))
+        free = shutil.disk_usage(out_dir).free / 2**20
+        raise OutputError(getattr(exc, "errno", None) or errno.EIO,
+                          f"cannot write {output_file}: MindRecord's writer failed ({cause}); {free:.1f} MiB "
+                          f"free in {out_dir} (a full disk or a file-size limit?); no output was replaced") from exc
+
+
 def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, output_file: str, *,
             packing: bool = False, file_partition: int = 1, num_workers: int = 0,
             max_new_tokens: int | None = None, drop_overlong: bool = False) -> dict:
@@ -240,6 +262,8 @@ def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, o
 
     Raises:
         ValueError: the template needs special tokens the tokenizer lacks, or nothing to write.
+        preprocess.atomic.OutputError: MindRecord's writer failed (full disk, file-size limit); the
+            previous output files are left as they were.
     """
     from mindspore.mindrecord import FileWriter
 
@@ -259,28 +283,31 @@ def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, o
     remove_stale_temp_dirs(out_dir, ".mindrecord-")
     tmp_dir = str(make_temp_dir(out_dir, ".mindrecord-"))
     try:
-        writer = FileWriter(os.path.join(tmp_dir, os.path.basename(output_file)), shard_num=file_partition,
-                            overwrite=True)
-        writer.add_schema(SCHEMA, "qa")
+        with _writer_errors(output_file, out_dir):
+            writer = FileWriter(os.path.join(tmp_dir, os.path.basename(output_file)), shard_num=file_partition,
+                                overwrite=True)
+            writer.add_schema(SCHEMA, "qa")
 
-        progress = tqdm(desc="convert", unit="conv", mininterval=5)
-        for entries, ids2d, labels2d, chunk_lengths, chunk_budget in _converted(
-                items, tokenizer, template, total, packing, num_workers, max_new_tokens, drop_overlong):
-            budget += chunk_budget
-            for key, entry in entries:
-                report[key].append(entry)
-            lengths += chunk_lengths
-            packed_records += sum(1 for _ in next_fit(chunk_lengths, total, int))
-            if len(ids2d):
-                writer.write_raw_data([{"input_ids": i, "labels": lab} for i, lab in zip(ids2d, labels2d)])
-            report["records"] += len(ids2d)
-            progress.update(len(chunk_lengths) + sum(key in ("skipped", "dropped") for key, _ in entries))
-        progress.close()
+        # Closed on an error too, so the error line starts a line of its own.
+        with tqdm(desc="convert", unit="conv", mininterval=5) as progress:
+            for entries, ids2d, labels2d, chunk_lengths, chunk_budget in _converted(
+                    items, tokenizer, template, total, packing, num_workers, max_new_tokens, drop_overlong):
+                budget += chunk_budget
+                for key, entry in entries:
+                    report[key].append(entry)
+                lengths += chunk_lengths
+                packed_records += sum(1 for _ in next_fit(chunk_lengths, total, int))
+                if len(ids2d):
+                    with _writer_errors(output_file, out_dir):
+                        writer.write_raw_data([{"input_ids": i, "labels": lab} for i, lab in zip(ids2d, labels2d)])
+                report["records"] += len(ids2d)
+                progress.update(len(chunk_lengths) + sum(key in ("skipped", "dropped") for key, _ in entries))
         report["samples"], report["tokens"] = len(lengths), sum(lengths)
         if not report["records"]:
             raise ValueError(f"no records to write to {output_file}: {len(report['dropped'])} dropped, "
                              f"{len(report['skipped'])} skipped")
-        writer.commit()
+        with _writer_errors(output_file, out_dir):
+            writer.commit()
         for name in names:
             for suffix in ("", ".db"):
                 os.replace(os.path.join(tmp_dir, name + suffix), os.path.join(out_dir, name + suffix))
@@ -363,6 +390,9 @@ def main(argv=None) -> int:
                          args.output_file, packing=args.packing, file_partition=args.file_partition,
                          num_workers=args.num_workers, max_new_tokens=args.max_new_tokens,
                          drop_overlong=args.drop_overlong)
+    except OutputError as exc:
+        print(f"{parser.prog}: error: {exc.strerror}", file=sys.stderr)
+        return 1
     except ValueError as exc:
         parser.error(str(exc))  # exits with status 2
     print(render_table(report["budget"], args.seq_length, args.max_new_tokens))
