@@ -87,6 +87,15 @@ def test_bad_input_reports_error(tmp_path, files, capsys):
         math_cli.main(["--items", items])  # neither predictions nor a model
 
 
+def test_gbk_items_name_file_and_line(tmp_path, files, capsys):
+    _, preds = files
+    gbk = tmp_path / "gbk.jsonl"
+    gbk.write_bytes("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ITEMS).encode("gb18030"))
+    assert math_cli.main(["--items", str(gbk), "--predictions", preds, "--output_dir", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {gbk}:1: not UTF-8 (byte 0xbe at column 47)" in err and "iconv -f GB18030 -t UTF-8" in err
+
+
 def test_help_documents_every_option():
     proc = subprocess.run([sys.executable, "-m", "eval.math", "--help"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
