@@ -123,6 +123,10 @@ def _fallback(conv: dict, where: str) -> tuple[list[int], list[int]] | str:
     return encode_conversation(s["encode"], s["template"], turns, s["bos_id"], s["eos_id"])
 
 
+_JSONL_HINT = ("; this is JSONL items (one JSON object a line), not conversations: run python -m preprocess first "
+               "and give its conversations.json")
+
+
 def load_conversations(paths: Sequence[str]) -> Iterator[tuple[str, str, object]]:
     """Yield ``(where, id, conversation)`` from fastchat JSON files (each a JSON list).
 
@@ -149,11 +153,14 @@ def load_conversations(paths: Sequence[str]) -> Iterator[tuple[str, str, object]
         except UnicodeDecodeError as exc:
             raise ValueError(f"{path}: invalid UTF-8 at byte {exc.start}") from None
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+            # One object, then more data: a JSONL file (contest items, a preprocess items.jsonl).
+            hint = _JSONL_HINT if exc.msg == "Extra data" and exc.doc[:exc.pos].strip().endswith("}") else ""
+            raise ValueError(f"{path}: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}{hint}") from None
         except (ValueError, RecursionError) as exc:
             raise ValueError(f"{path}: not JSON: {undecodable(exc)}") from None
         if not isinstance(data, list):
-            raise ValueError(f"{path}: expected a JSON list of conversations, got {type(data).__name__}")
+            raise ValueError(f"{path}: expected a JSON list of conversations, got {type(data).__name__}"
+                             f"{_JSONL_HINT if isinstance(data, dict) else ''}")
         name = os.path.basename(path)
         for i, conv in enumerate(data):
             yield _located(name, i, conv)

@@ -2,6 +2,7 @@
 (every text encodes to its UTF-8 bytes; BOS 256, EOS 257, pad 258, start_header 262,
 end_header 263, eot 265) makes each expected record writable from the template's text alone."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -210,3 +211,18 @@ def test_writer_failure_is_one_clear_error(limit, tok, byte_llama3_tokenizer_mod
     assert error.startswith(f"python -m research.llama3.mindrecord: error: cannot write {out}: MindRecord's writer failed (")
     assert f"free in {out_dir} (a full disk or a file-size limit?); no output was replaced" in error
     assert {p.name: p.read_bytes() for p in out_dir.iterdir()} == before  # old output whole, no temp dir left
+
+
+def test_jsonl_items_are_told_to_go_through_preprocess(shared_file, tmp_path):
+    contest = shared_file("ascend2024_math/sample_dev.jsonl")
+    one = tmp_path / "one.jsonl"
+    one.write_text(contest.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    hint = "this is JSONL items (one JSON object a line), not conversations: run python -m preprocess first"
+    with pytest.raises(ValueError, match="^" + re.escape(f"{contest}: not JSON: Extra data at line 2 column 1; {hint}")):
+        list(load_conversations([str(contest)]))
+    with pytest.raises(ValueError, match=re.escape(f"got dict; {hint}")):
+        list(load_conversations([str(one)]))
+    (tmp_path / "broken.json").write_text('[{"id": 1}] x')
+    with pytest.raises(ValueError) as err:
+        list(load_conversations([str(tmp_path / "broken.json")]))
+    assert "preprocess" not in str(err.value)  # a list with junk after it is just broken JSON
