@@ -7,7 +7,7 @@ import sys
 from .atomic import OutputError
 from .config import TARGET_STYLES, load_config
 from .logic import STYLES
-from .pipeline import run
+from .pipeline import NoRecordsError, run
 from .readers import FORMATS
 from .recipes import STYLES as COT_STYLES
 from .teacher import TeacherError
@@ -89,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
                      progress=not args.no_progress, config=config)
     except OutputError as exc:
         print(f"{parser.prog}: error: {exc.strerror}", file=sys.stderr)
+        return 1
+    except NoRecordsError as exc:  # bad data, not bad usage: no usage text
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
     except (FileNotFoundError, IsADirectoryError, ValueError) as exc:
         parser.error(str(exc))  # exits with status 2
