@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--eval_limit", type=int, metavar="N",
                     help="evaluate only the first N items of the eval file (default: all of the held-out split; "
                          "the first 100 of --eval_data, i.e. --eval_size's default)")
-    ft.add_argument("--num_samples", type=int, metavar="N", help="generated corpus size without --data (default 3000)")
+    ft.add_argument("--corpus_size", dest="num_samples", type=int, metavar="N",
+                    help="generated corpus size without --data (default 3000)")
     ft.add_argument("--eval_size", type=int, metavar="N", help="held-out items, never trained on (default 100)")
     ft.add_argument("--stop_step", type=int, metavar="N", help="training steps (default 200; 0 = the YAML's epochs)")
     ft.add_argument("--max_new_tokens", type=int, metavar="N", help="generation budget per eval item (default 192)")
