@@ -65,7 +65,9 @@ def test_end_to_end(corpus, tmp_path):
 
     items = _jsonl(out / "items.jsonl")
     assert len(items) == report["kept"]
-    assert all(tuple(it) == ITEM_FIELDS for it in items)
+    # The default target style, pot_cot, adds the expression-only fallback to verified computational items.
+    assert all(tuple(it) in (ITEM_FIELDS, (*ITEM_FIELDS, "fallback")) for it in items)
+    assert report["settings"]["target_style"] == "pot_cot" and any("fallback" in it for it in items)
     assert len({it["id"] for it in items}) == len(items)
     expected_cats = Counter(cat for cat, _ in labelled) + Counter(["addition"])
     assert Counter(it["category"] for it in items) == expected_cats
@@ -80,7 +82,7 @@ def test_end_to_end(corpus, tmp_path):
 
     held = _jsonl(out / "eval.jsonl")
     assert len(held) == 40 and all(h["verified"] for h in held)
-    assert all(tuple(h) == ITEM_FIELDS for h in held)
+    assert all(tuple(h) in (ITEM_FIELDS, (*ITEM_FIELDS, "fallback")) for h in held)
     held_ids = {h["id"] for h in held}
 
     conv = json.loads((out / "conversations.json").read_text(encoding="utf-8"))
