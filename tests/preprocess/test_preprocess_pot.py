@@ -210,5 +210,5 @@ def test_help_states_every_default_and_pot_cot_is_the_one_default():
     for action in parser._actions:  # every optional setting says what it defaults to
         if not required_or_flags & set(action.option_strings):
             assert "(default" in action.help, action.option_strings
-    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8").split())
     assert f"default `{PreprocessConfig().target_style}`" in readme

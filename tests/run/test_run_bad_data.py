@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from test_preprocess_bad_input_cli import bad_inputs
+from tests.preprocess.test_preprocess_bad_input_cli import bad_inputs
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("name, cause", [
