@@ -90,7 +90,7 @@ def test_bad_input_reports_error(tmp_path, files, capsys):
 def test_contest_score_of_the_base_model_counts_no_trainable_parameters(files, tmp_path, capsys):
     from eval.math_accuracy import contest_score
     from eval.model_args import read_model_config
-    from research.llama3.param_count import lora_param_counts
+    from research.llama3.train.param_count import lora_param_counts
 
     items, preds = files
     yaml = str(ROOT / "configs/smollm2_135m/finetune_lora_cpu.yaml")

@@ -206,7 +206,7 @@ def test_help_states_every_default_and_pot_cot_is_the_one_default():
     parser = build_parser()
     text = " ".join(parser.format_help().split())
     assert "(default pot_cot)" in text and "(default steps)" in text and "(default plain)" in text
-    required_or_flags = {"--input", "--output_dir", "--config", "--no_progress", "--help"}
+    required_or_flags = {"--input", "--output_dir", "--config", "--no_progress", "--verbose", "--help"}
     for action in parser._actions:  # every optional setting says what it defaults to
         if not required_or_flags & set(action.option_strings):
             assert "(default" in action.help, action.option_strings
