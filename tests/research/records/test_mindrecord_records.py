@@ -199,7 +199,7 @@ def test_writer_failure_is_one_clear_error(limit, tok, byte_llama3_tokenizer_mod
     out = out_dir / "o.mindrecord"
     convert(convs[:3], tok, get_template("vicuna_v1.1"), 1023, str(out))
     before = {p.name: p.read_bytes() for p in out_dir.iterdir()}
-    proc = subprocess.run([sys.executable, "-m", "research.llama3.mindrecord", "--input_glob", str(tmp_path / "c.json"),
+    proc = subprocess.run([sys.executable, "-m", "research.llama3.records.mindrecord", "--input_glob", str(tmp_path / "c.json"),
                            "--model_file", str(byte_llama3_tokenizer_model), "--seq_length", "1023",
                            "--output_file", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=600,
@@ -208,7 +208,7 @@ def test_writer_failure_is_one_clear_error(limit, tok, byte_llama3_tokenizer_mod
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     error = next(line for line in proc.stderr.splitlines() if "error:" in line)
-    assert error.startswith(f"python -m research.llama3.mindrecord: error: cannot write {out}: MindRecord's writer failed (")
+    assert error.startswith(f"python -m research.llama3.records.mindrecord: error: cannot write {out}: MindRecord's writer failed (")
     assert f"free in {out_dir} (a full disk or a file-size limit?); no output was replaced" in error
     assert {p.name: p.read_bytes() for p in out_dir.iterdir()} == before  # old output whole, no temp dir left
 
