@@ -11,13 +11,19 @@ def read_jsonl(path: str | os.PathLike, limit: int | None = None, with_lines: bo
     With ``with_lines`` each entry is ``(line_number, object)`` (1-based) instead of the object.
 
     Raises:
-        ValueError: a line that is not valid JSON; the message names the file and line number.
+        ValueError: a line that is not UTF-8 or not valid JSON; the message names the file and line number.
     """
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    # Decoded line by line: a text-mode file reports a bad byte with no line number.
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
             if limit is not None and len(rows) >= limit:
                 break
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"{path}:{lineno}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column "
+                                 f"{exc.start + 1}); convert the file, e.g. iconv -f GB18030 -t UTF-8") from None
             if not line.strip():
                 continue
             try:

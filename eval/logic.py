@@ -31,7 +31,7 @@ from pathlib import Path
 from eval.files import read_jsonl
 from eval.logic_report import accuracy_table
 from eval.logic_vote import (PROMPT_STYLES, accuracy, chance, extract_letter, flatten, flatten_items, render_prompt,
-                             split_rows, submission, vote)
+                             second_round_size, split_rows, submission, vote)
 from eval.model_args import (add_model_args, add_sampling_args, add_template_arg, make_generator, model_source,
                              positive_int, prompt_template)
 from eval.plots import plot_bars
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "accelerator)")
     p.add_argument("--second_round", type=int, default=None,
                    help="sampled generations per adapter for questions without a majority; 0 = off "
-                        "(default: --num_samples)")
+                        "(default: --num_samples, and 0 when --num_samples is 1: greedy stays greedy)")
     p.add_argument("--fill", default="A",
                    help="submission letter for a question with no answer letter at all (default: %(default)s)")
     p.add_argument("--limit", type=positive_int, default=None,
@@ -115,7 +115,7 @@ def _generate_samples(args, questions: list[dict]) -> list[dict]:
                                for q, t in zip(qs, texts))
 
     draw(questions, args.num_samples, 1, args.seed, greedy_ok=True)
-    second = args.num_samples if args.second_round is None else args.second_round
+    second = second_round_size(args.num_samples, args.second_round)
     letters = _letters(questions, samples)
     undecided = [q for q in questions if not vote(letters.get(q["key"], []))[1]]
     if second > 0 and undecided:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import PurePath
 
+from eval.logic_vote import second_round_size
+
 
 def _name(adapter: str) -> str:
     """An adapter path shortened to its last two parts (``bag_01/lora.ckpt``); ``base`` as is."""
@@ -46,7 +48,7 @@ def votes_text(metrics: dict) -> str:
     """How the letters were voted: samples per adapter, adapters, second round, ties, no letter."""
     src = metrics.get("source", {})
     if "num_samples" in src:
-        second = src["num_samples"] if src.get("second_round") is None else src["second_round"]
+        second = second_round_size(src["num_samples"], src.get("second_round"))
         drawn = "greedy" if src["num_samples"] == 1 else f"temperature {src.get('temperature')}"
         how = (f"{src['num_samples']} sample(s) per question and adapter ({drawn}), "
                f"{len(metrics['adapters'])} adapter(s) pooled, {second} more for questions without a majority")

@@ -135,6 +135,17 @@ def render_prompt(q: Mapping, style: str = "plain", template=None) -> str:
     return template.render_prompt(message) if template is not None else message
 
 
+def second_round_size(num_samples: int, second_round: int | None) -> int:
+    """Samples per adapter drawn again for questions without a majority.
+
+    ``second_round`` when given; else ``num_samples``, except after a greedy round (``num_samples``
+    1), which draws none: greedy means no sampling at all.
+    """
+    if second_round is not None:
+        return second_round
+    return 0 if num_samples == 1 else num_samples
+
+
 def vote(letters: Sequence[str | None]) -> tuple[str | None, bool, dict[str, int]]:
     """Return ``(winner, has_majority, counts)`` for one question's letters (``None`` = no vote).
 

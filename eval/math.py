@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="metrics.json of an earlier run; the table then shows before/after columns")
     p.add_argument("--trainable", type=int, default=None,
                    help="number of trainable parameters for the contest score in metrics.json "
-                        "(default with --config: the YAML's LoRA count over its base count)")
+                        "(default with --config: the YAML's LoRA count over its base count with --lora_checkpoint, "
+                        "0 without one)")
     return p
 
 
@@ -144,10 +145,11 @@ def run(args: argparse.Namespace, baseline: dict | None = None) -> dict:
         from eval.model_args import read_model_config
 
         counts = lora_param_counts(read_model_config(args.config))
-        # The run's own counts; the contest itself divides by Llama3-8B's 8,030M.
-        metrics.update(trainable=counts["trainable"], base_params=counts["base"],
-                       contest_score=contest_score(metrics["overall"]["accuracy"], counts["trainable"],
-                                                   total=counts["base"]))
+        # The run's own counts; the contest itself divides by Llama3-8B's 8,030M. Without an adapter
+        # the model trains nothing, whatever LoRA the YAML describes (the run report's "before").
+        trainable = counts["trainable"] if args.lora_checkpoint else 0
+        metrics.update(trainable=trainable, base_params=counts["base"],
+                       contest_score=contest_score(metrics["overall"]["accuracy"], trainable, total=counts["base"]))
     series = {"before": accuracy_by_category(baseline), "after": accuracy_by_category(metrics)} \
         if baseline else {"accuracy": accuracy_by_category(metrics)}
     if "tool_assisted" in metrics:

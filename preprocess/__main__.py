@@ -5,9 +5,9 @@ import argparse
 import sys
 
 from .atomic import OutputError
-from .config import TARGET_STYLES, load_config
+from .config import TARGET_STYLES, PreprocessConfig, load_config
 from .logic import STYLES
-from .pipeline import run
+from .pipeline import NoRecordsError, run
 from .readers import FORMATS
 from .recipes import STYLES as COT_STYLES
 from .teacher import TeacherError
@@ -15,6 +15,9 @@ from preprocess.cli import Parser
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Options default to None so that only those given override --config; the defaults shown are
+    # PreprocessConfig's.
+    d = PreprocessConfig()
     parser = Parser(
         prog="python -m preprocess",
         description="Validate, classify, deduplicate (exact and near) and verify math/logic training "
@@ -40,39 +43,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--format", choices=["auto", *FORMATS],
-        help="input format of every record (default auto: detected per record from its keys)",
+        help=f"input format of every record (default {d.format}: detected per record from its keys)",
     )
     parser.add_argument(
         "--eval_size", type=int, metavar="N",
-        help="number of verified items to hold out for evaluation, stratified by category (default 0)",
+        help="number of verified items to hold out for evaluation, stratified by category, logic problems "
+        f"whole (default {d.eval_size})",
     )
     parser.add_argument(
         "--seed", type=int, metavar="S",
-        help="seed of the hold-out and quota draws; same inputs and seed give the same outputs (default 0)",
+        help=f"seed of the hold-out and quota draws; same inputs and seed give the same outputs (default {d.seed})",
     )
     parser.add_argument(
         "--workers", type=int, metavar="N",
-        help="processes for classify and verify (default 0: one per available CPU core)",
+        help=f"processes for classify and verify (default {d.workers}: one per available CPU core)",
     )
     parser.add_argument(
         "--contamination", nargs="+", metavar="FILE",
         help="evaluation files (any input format); training items whose normalized problem occurs "
-        "in them are left out of conversations.json",
+        "in them (or, for logic items, whose context does) are left out of conversations.json (default: none)",
     )
     parser.add_argument(
         "--logic_style", choices=STYLES,
-        help="prompt style of logic sub-questions: plain, or thinking (<thinking>/<reflection>/<output>)",
+        help="prompt style of logic sub-questions: plain, or thinking (<thinking>/<reflection>/<output>) "
+        f"(default {d.logic_style})",
     )
     parser.add_argument(
         "--target_style", choices=TARGET_STYLES,
-        help="training target of the contest's computational items: cot (step-by-step text) or pot "
-        "(a line restating the computation and an expression '算式：...', preprocess/answer/pot.py)",
+        help="training target of the contest's computational items: cot (step-by-step text), pot "
+        "(a line restating the computation and an expression '算式：...', preprocess/answer/pot.py) or pot_cot "
+        f"(the expression, then the steps computing it; the expression alone when over budget) (default {d.target_style})",
     )
     parser.add_argument(
         "--cot_style", choices=COT_STYLES,
-        help="which step-by-step text target_style cot trains on: steps (default: every line one small "
+        help="which step-by-step text target_style cot and pot_cot train on: steps (every line one small "
         "operation, re-checked; preprocess.recipes), digits (steps with digit-spaced addition/subtraction "
-        "and 2-decimal quotients/roots; preprocess.recipes.digits) or classic (the short Chinese explanation)",
+        "and 2-decimal quotients/roots; preprocess.recipes.digits) or classic (the short Chinese explanation) "
+        f"(default {d.cot_style})",
     )
     parser.add_argument("--no_progress", action="store_true", help="do not show the progress bars")
     return parser
@@ -89,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
                      progress=not args.no_progress, config=config)
     except OutputError as exc:
         print(f"{parser.prog}: error: {exc.strerror}", file=sys.stderr)
+        return 1
+    except NoRecordsError as exc:  # bad data, not bad usage: no usage text
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
     except (FileNotFoundError, IsADirectoryError, ValueError) as exc:
         parser.error(str(exc))  # exits with status 2

@@ -10,12 +10,12 @@ YAML keys (all optional; ``configs/preprocess/quotas_example.yaml`` shows each o
     quotas         see ``preprocess.quotas``
     contamination  [eval files]; training items whose normalized problem occurs there are dropped
     logic_style    "plain" or "thinking" (``preprocess.logic.STYLES``)
-    target_style   "cot" (step-by-step text, default), "pot": the contest's computational items
-                   train on a program-of-thought target ending in an expression
-                   (``preprocess.pot_targets``), or "pot_cot": the expression line, then the
-                   CoT that computes it (tool-assisted and tool-free answers from one
-                   generation; the expression alone is the record's fallback when the whole
-                   does not fit the token budget); the others keep their CoT
+    target_style   "pot_cot" (default): the contest's computational items train on the
+                   expression line, then the CoT that computes it (tool-assisted and tool-free
+                   answers from one generation; the expression alone is the record's fallback
+                   when the whole does not fit the token budget); "pot": a program-of-thought
+                   target ending in an expression (``preprocess.pot_targets``); "cot":
+                   step-by-step text only; the other categories keep their CoT
     cot_style      which step-by-step text "cot" is (``preprocess.recipes.STYLES``):
                    "steps" (default: every line one re-checked small operation), "digits" (steps
                    with digit-spaced addition/subtraction and 2-decimal quotients/roots,
@@ -63,7 +63,7 @@ class PreprocessConfig:
     quotas: dict[str, Quota] = field(default_factory=dict)
     contamination: tuple[str, ...] = ()
     logic_style: str = "plain"
-    target_style: str = "cot"
+    target_style: str = "pot_cot"  # the main job's (research/run/settings.py DEFAULTS), so both agree
     cot_style: str = DEFAULT_STYLE
     teacher: dict | None = None
 

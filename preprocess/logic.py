@@ -36,6 +36,8 @@ _STATED = re.compile(r"答案(?:是|为|应(?:该)?是)?\s*:?\s*(?:选项|选)?"
 _BARE = re.compile(r"(?<![A-Za-z])([A-Z])(?![A-Za-z])")
 # The English pronoun ("I think", "I'm") is a word, not option I.
 _PRONOUN_I = re.compile(r"I(?:\s+[a-z]|')")
+# An option line as the prompt lists them (``A. text``; also ``(A) text``, ``A、text``, ``A: text``).
+_OPTION_LINE = re.compile(r"^[ \t]*\(?([A-Z])\s*[.、:)]\s*\S.*$", re.M)
 
 
 def tianchi_records(obj: dict) -> list[dict]:
@@ -132,7 +134,10 @@ def answer_letter(text: str | None, n_options: int = 26) -> str | None:
     2. a stated answer: ``答案是：A`` (also ``答案：A``, ``答案为 A``, ``答案是(A)``: the plain
        style's target and the Tianchi baseline prompt's format), ``选B``/``选择 B`` (not ``不选``
        or ``选项``), ``The answer is B``;
-    3. the last standalone capital letter (the pronoun in ``I think`` is skipped).
+    3. the last standalone capital letter (the pronoun in ``I think`` is skipped), outside options
+       the reply re-lists: option lines (``A. text``) with two or more different letters are the
+       question's options repeated, not a choice, so a reply that only repeats them has no answer
+       (a single option line, ``B. text``, is the reply choosing B).
 
     Lowercase (``答案是：c``) and full-width (``答案是：Ａ``) letters count in tiers 1-2. When the
     deciding letter is not among the first ``n_options`` letters the reply has no answer
@@ -147,7 +152,11 @@ def answer_letter(text: str | None, n_options: int = 26) -> str | None:
         matches = list(pattern.finditer(text))
         if matches:
             return _valid(next(g for g in matches[-1].groups() if g), n_options)
-    bare = [m for m in _BARE.finditer(text) if not _PRONOUN_I.match(text, m.start())]
+    listed = list(_OPTION_LINE.finditer(text))
+    if len({m.group(1) for m in listed}) < 2:
+        listed = []
+    bare = [m for m in _BARE.finditer(text) if not _PRONOUN_I.match(text, m.start())
+            and not any(o.start() <= m.start() < o.end() for o in listed)]
     return _valid(bare[-1].group(1), n_options) if bare else None
 
 

@@ -1,5 +1,5 @@
 """End-to-end preprocessing: read -> validate -> classify -> dedup -> verify + CoT -> split ->
-contamination check -> quotas -> write.
+contamination check (problems, and logic contexts) -> quotas -> write.
 
 Outputs in ``output_dir``, replaced together (``preprocess.atomic.write_set_atomic``: staged in a
 hidden directory, then committed; a kill or a full disk leaves the previous set whole):
@@ -58,7 +58,7 @@ from .logic import assistant_message, user_message
 from .pot_targets import POT_CATEGORIES, pot_target
 from .readers import parse_unit, read_records, read_units
 from .rounding import apply_rounding
-from .quotas import apply_quotas, contamination_keys
+from .quotas import apply_quotas, contamination_keys, context_key, context_keys
 from .split import split_holdout
 
 # Tag of the output set's hidden staging / commit directories (``.preprocess-commit``).
@@ -176,6 +176,8 @@ def run(
 
     Raises:
         FileNotFoundError: an input or contamination file does not exist.
+        NoRecordsError (a ValueError): the inputs gave no record (empty, or every line rejected); the
+            outputs, rejected.jsonl among them, are written first.
         ValueError: bad settings, or ``eval_size`` exceeds the number of verified items.
         preprocess.atomic.OutputError: the outputs cannot be written (full disk, permissions); the
             previous outputs in ``output_dir`` are left whole.
@@ -196,7 +198,9 @@ def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, pro
     inputs = [str(p) for p in inputs]
     out = prepare_set_dir(output_dir, OUTPUT_SET)  # an unwritable output dir fails now, not in an hour
     workers = cfg.workers or _default_workers()
-    contaminated_keys = contamination_keys(r["problem"] for r in read_records(cfg.contamination)[0])
+    contamination = read_records(cfg.contamination)[0]
+    contaminated_keys = contamination_keys(r["problem"] for r in contamination)
+    contaminated_contexts = context_keys(contamination)
 
     good: list[dict] = []
     keyed: list[tuple[str, str]] = []
@@ -273,17 +277,22 @@ def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, pro
                              "category": category, "reason": reason})
 
     verified_items = [it for it in items if it["verified"]]
-    if cfg.eval_size > len(verified_items):
+    # With no record at all the run fails after writing rejected.jsonl (below), naming the cause
+    # rather than an eval_size that no longer fits.
+    if items and cfg.eval_size > len(verified_items):
         raise ValueError(
             f"eval_size {cfg.eval_size} exceeds the {len(verified_items)} verified items available"
         )
     teacher_counts = _style_logic(items, cfg, out, progress)
-    _, held = split_holdout(verified_items, cfg.eval_size, cfg.seed)
+    _, held = split_holdout(verified_items, cfg.eval_size if items else 0, cfg.seed)
     held_ids = {it["id"] for it in held}
     train = [it for it in items if it["id"] not in held_ids]
     candidates = [it for it in train if it["verified"]]
-    # The key of a logic item is that of its plain-style message, whatever style it trains in.
-    clean = [it for it in candidates if keys[it["id"]] not in contaminated_keys]
+    # The key of a logic item is that of its plain-style message, whatever style it trains in. Held-out
+    # contexts count too: two problem ids can carry the same context (2 of 500 in Tianchi round 1).
+    contexts = contaminated_contexts | context_keys(held)
+    clean = [it for it in candidates
+             if keys[it["id"]] not in contaminated_keys and context_key(it) not in contexts]
     sampled = apply_quotas(clean, cfg.quotas, cfg.seed)
     conversations = []
     copies: Counter = Counter()
@@ -308,7 +317,25 @@ def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, pro
         "report.json": lambda path: write_json_atomic(path, report),
         "report.md": lambda path: write_text_atomic(path, render_markdown(report)),
     }, tag=OUTPUT_SET)
+    if not items:
+        raise NoRecordsError(_no_records_reason(inputs, bad_lines, out / "rejected.jsonl"))
     return report
+
+
+class NoRecordsError(ValueError):
+    """No input line gave a record (empty files, or every line rejected); the outputs were written."""
+
+
+def _no_records_reason(inputs: list[str], bad_lines: list[dict], rejected_path: Path) -> str:
+    files = ", ".join(inputs)
+    if not bad_lines:
+        return f"no records read from {files} (empty or blank)"
+    first = bad_lines[0]
+    reason = f"{first['file']}:{first['line']}: {first['reason']}"
+    if "UTF-8" in first["reason"]:
+        reason += "; convert the file, e.g. iconv -f GB18030 -t UTF-8"
+    lines = f"all {len(bad_lines)} lines" if len(bad_lines) > 1 else "the only line"
+    return f"{lines} of {files} rejected (first: {reason}), see {rejected_path}"
 
 
 def _style_logic(items: list[dict], cfg: PreprocessConfig, out: Path, progress: bool) -> dict | None:

@@ -108,3 +108,19 @@ def apply_quotas(items: Sequence[dict], quotas: dict[str, Quota], seed: int) -> 
 def contamination_keys(problems: Iterable[str]) -> set[str]:
     """Return the normalized keys (:func:`preprocess.dedup.normalize`) of evaluation problems."""
     return {normalize(p) for p in problems}
+
+
+def context_key(record: dict) -> str | None:
+    """The normalized context of a logic record or item (``record["logic"]["context"]``), else None.
+
+    Sub-questions of one Tianchi problem differ in question and options, so their problem keys
+    differ; a training sub-question that shares an evaluation problem's context is contaminated
+    all the same.
+    """
+    logic = record.get("logic")
+    return normalize(logic["context"]) if logic else None
+
+
+def context_keys(records: Iterable[dict]) -> set[str]:
+    """Return :func:`context_key` of every logic record in ``records``."""
+    return {key for key in map(context_key, records) if key is not None}

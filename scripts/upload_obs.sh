@@ -44,6 +44,8 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ -n "$RUN_DIR" ] || { usage >&2; exit 2; }
+# Checked before any OBS setting: a wrong path is the first thing to fix.
+[ -d "$RUN_DIR" ] || { echo "upload_obs.sh: run directory not found: $RUN_DIR" >&2; exit 2; }
 PY="$ROOT/.venv/bin/python"
 [ -x "$PY" ] || PY=python3
 cd "$ROOT"

@@ -7,10 +7,11 @@
 Endpoint and credentials come from OBS_ENDPOINT, OBS_ACCESS_KEY_ID, OBS_SECRET_ACCESS_KEY (optional
 OBS_SIGNATURE, OBS_REGION, OBS_PATH_STYLE, OBS_PART_SIZE_MB, OBS_TASK_NUM) or from --config FILE
 (YAML/JSON with the same fields in lower case: endpoint, access_key_id, ...); the environment wins.
-Credentials are never printed. Exit status: 0 done, 1 transfer/verification error, 2 bad settings.
+Credentials are never printed. Exit status: 0 done, 1 transfer/verification error, 2 bad settings or a missing run directory.
 """
 import argparse
 import logging
+import os
 import sys
 
 from .settings import ObsConfigError, load_settings
@@ -38,6 +39,10 @@ def main(argv=None) -> int:
     ls.add_argument("run_id", nargs="?")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "upload" and not os.path.isdir(args.run_dir):
+        # Before the OBS settings: a wrong path is the first thing to fix, whatever else is missing.
+        print(f"error: run directory not found: {args.run_dir}", file=sys.stderr)
+        return 2
 
     try:
         settings = load_settings(args.config)

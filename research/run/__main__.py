@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -45,10 +46,14 @@ eval/logic_{base,lora}/ (logic input), bags/bag_NN/ (--bags), report.md, *.log (
 
 EVAL_HELP = """\
 Evaluates a run directory written by `finetune` with the base checkpoint, chat template, tokenizer file
-and config recorded in its run.json, for the base model and then with the run's lora.ckpt:
-  eval.math  on --math items  (default: the run's eval items) -> RUN/eval/math_{base,lora}/
-  eval.base  on --squad files -> RUN/eval/base_<file>_{base,lora}/ (90% rule vs base)
-  eval.logic on --logic file  -> RUN/eval/logic_{base,lora}/ (Tianchi submission.jsonl)
+and config recorded in its run.json, for the base model and then with the run's lora.ckpt. With no
+option only eval.math runs, on the run's own eval items; --squad and --logic add the others:
+  eval.math  on the run's eval items -> RUN/eval/math_{base,lora}/ (what report.md shows)
+             on --math FILE          -> RUN/eval/math_<file>_{base,lora}/
+  eval.base  on --squad files        -> RUN/eval/base_<file>_{base,lora}/ (90% rule vs base)
+  eval.logic on --logic FILE         -> RUN/eval/logic_<file>_{base,lora}/ (Tianchi submission.jsonl)
+--limit N evaluates the first N items of each set into a directory of its own (<name>_first<N>_...),
+so no result is ever replaced by one on other items.
 """
 
 
@@ -100,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--eval_limit", type=int, metavar="N",
                     help="evaluate only the first N items of the eval file (default: all of the held-out split; "
                          "the first 100 of --eval_data, i.e. --eval_size's default)")
-    ft.add_argument("--num_samples", type=int, metavar="N", help="generated corpus size without --data (default 3000)")
+    ft.add_argument("--corpus_size", dest="num_samples", type=int, metavar="N",
+                    help="generated corpus size without --data (default 3000)")
     ft.add_argument("--eval_size", type=int, metavar="N", help="held-out items, never trained on (default 100)")
     ft.add_argument("--stop_step", type=int, metavar="N", help="training steps (default 200; 0 = the YAML's epochs)")
     ft.add_argument("--max_new_tokens", type=int, metavar="N", help="generation budget per eval item (default 192)")
@@ -136,8 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--max_new_tokens", type=int, default=192, metavar="N",
                     help="math / logic generation budget (default 192; base capability uses 64)")
     ev.add_argument("--batch_size", type=int, default=8, metavar="N", help="prompts per batch (default 8)")
-    ev.add_argument("--num_samples", type=int, default=1, metavar="N",
-                    help="logic self-consistency samples per question (default 1 = greedy)")
+    ev.add_argument("--logic_votes", type=int, default=1, metavar="N",
+                    help="eval.logic samples per sub-question and adapter, as finetune's --logic_votes "
+                         "(default 1 = greedy)")
     return parser
 
 
@@ -184,22 +191,34 @@ def prepare_finetune(args) -> stages.Run:
 
 
 def eval_steps(args, run: stages.Run) -> list[stages.EvalStep]:
-    """The evaluation steps scripts/eval.sh asked for."""
+    """The evaluation steps scripts/eval.sh asked for.
+
+    Each item set has its own output directory, so no evaluation replaces another silently: the run's
+    own items (what fine-tuning evaluated and report.md shows) go to ``eval/math_*``, another
+    ``--math``/``--logic`` file to ``eval/math_<stem>_*``/``eval/logic_<stem>_*``, and ``--limit N`` adds
+    ``_first<N>`` to the name.
+    """
     s, lay = run.settings, run.layout
     steps = []
-    math_items = args.math or s.eval_data or str(lay.eval_items)
+    own_items = s.eval_data or str(lay.eval_items)
+    math_items = args.math or own_items
     if Path(math_items).is_file():
-        steps += stages.math_steps(s, math_items, args.max_new_tokens, args.batch_size)
+        name = "math" if math_items == own_items else f"math_{Path(math_items).stem}"
+        steps += [replace(step, name=name) for step in
+                  stages.math_steps(s, math_items, args.max_new_tokens, args.batch_size)]
     else:
         print(f"== math: no items ({math_items} does not exist; give --math FILE)")
     for squad in args.squad:
         steps += stages.before_after(f"base_{Path(squad).stem}", "eval.base", "--squad", squad,
                                      ("--batch_size", args.batch_size), template=False)
     if args.logic:
-        steps += stages.before_after("logic", "eval.logic", "--items", args.logic,
+        votes = ("--num_samples", args.logic_votes) if args.logic_votes else ()
+        steps += stages.before_after(f"logic_{Path(args.logic).stem}", "eval.logic", "--items", args.logic,
                                      ("--style", s.logic_style, "--max_new_tokens", args.max_new_tokens,
-                                      "--batch_size", args.batch_size, "--num_samples", args.num_samples),
+                                      "--batch_size", args.batch_size, *votes),
                                      baseline=False)
+    if args.limit:
+        steps = [replace(step, name=f"{step.name}_first{args.limit}") for step in steps]
     return steps
 
 

@@ -41,6 +41,8 @@ from research.rundir.layout import (DEFAULT_CONFIG, LOGIC_CONFIG, SMOKE_CONFIG, 
 # The vicuna frame without its system sentence (29 SmolLM2 tokens of every sample and prediction);
 # a run records its template and evaluates with it (preprocess.templates).
 RUN_TEMPLATE = "vicuna_nosys"
+# Settings whose command-line flag has another name (``--num_samples`` means logic votes in eval.logic).
+FLAGS = {"num_samples": "corpus_size"}
 DEFAULTS = {"num_samples": 3000, "eval_size": 100, "stop_step": 200, "max_new_tokens": 192, "seed": 0,
             "worker_num": 1, "device": "cpu", "template": RUN_TEMPLATE, "task": "auto",
             "bags": 0, "bag_fraction": 0.8, "logic_style": "plain",
@@ -170,7 +172,7 @@ def check_option_conflicts(options: dict) -> str:
     if given.get("eval_limit", 1) < 1:
         raise SettingsError(f"--eval_limit must be >= 1, got {given['eval_limit']}")
     if "data" in given and "num_samples" in given:
-        raise SettingsError("--num_samples sizes the generated corpus; with --data nothing is generated")
+        raise SettingsError("--corpus_size sizes the generated corpus; with --data nothing is generated")
     check_logic_options(given)
     return backend
 
@@ -320,4 +322,5 @@ def resume_options_conflict(options: dict) -> list[str]:
     """Options given beside ``--resume`` other than the run's name: a resumed run keeps its recorded
     settings, so each one is a conflict to report."""
     allowed = {"resume", "run_id", "run_dir"}
-    return sorted(f"--{k}" for k, v in options.items() if k not in allowed and v is not None and v is not False)
+    return sorted(f"--{FLAGS.get(k, k)}" for k, v in options.items()
+                  if k not in allowed and v is not None and v is not False)

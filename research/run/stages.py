@@ -171,7 +171,9 @@ def stage_preprocess(run: Run, entries: list[dict]) -> None:
     if s.eval_data:
         inputs["eval_data"] = file_sha256(s.eval_data)
     outputs = [lay.conversations, lay.data_report] + ([lay.eval_items] if s.eval_size else [])
-    run_stage(run.manifest, "preprocess", inputs, outputs, lambda: run_command(lay, "preprocess", cmd), log=run.log)
+    # Logged (stderr copied to the console for the progress bars), so a failure names its log and cause.
+    run_stage(run.manifest, "preprocess", inputs, outputs,
+              lambda: run_command(lay, "preprocess", cmd, lay.log("preprocess"), tee_stderr=True), log=run.log)
 
 
 def mindrecord_command(s: RunSettings, lay: RunLayout, conversations: Path | None = None) -> list:

@@ -106,6 +106,18 @@ def test_cli_ensemble_of_sample_files(shared_data, tmp_path, capsys):
     assert (out / "accuracy.png").stat().st_size > 1000
 
 
+def test_cli_greedy_draws_no_sampled_second_round(shared_data, tmp_path, tiny_hf_model_dir):
+    out = tmp_path / "out"
+    items = shared_data / "tianchi_logic/round1_test_data.jsonl"
+    assert logic_cli.main(["--items", str(items), "--limit", "1", "--hf_model_dir", str(tiny_hf_model_dir),
+                           "--device", "cpu", "--num_samples", "1", "--max_new_tokens", "3",
+                           "--output_dir", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    # The toy model writes no letter, so every question is undecided; greedy still draws no second round.
+    assert m["second_round_questions"] == 0 and m["samples"] == m["questions"]
+    assert {(s["round"], s["seed"]) for s in read_jsonl(out / "samples.jsonl")} == {(1, None)}
+
+
 def test_cli_model_mode_self_consistency_and_second_round(shared_data, tmp_path, tiny_hf_model_dir):
     model_dir = tiny_hf_model_dir
     out = tmp_path / "out"

@@ -87,6 +87,35 @@ def test_bad_input_reports_error(tmp_path, files, capsys):
         math_cli.main(["--items", items])  # neither predictions nor a model
 
 
+def test_contest_score_of_the_base_model_counts_no_trainable_parameters(files, tmp_path, capsys):
+    from eval.math_accuracy import contest_score
+    from eval.model_args import read_model_config
+    from research.llama3.train.param_count import lora_param_counts
+
+    items, preds = files
+    yaml = str(ROOT / "configs/smollm2_135m/finetune_lora_cpu.yaml")
+    counts = lora_param_counts(read_model_config(yaml))
+    assert counts["trainable"] > 0  # the YAML describes a LoRA; the base model has none of it
+    for adapter, trainable in (([], 0), (["--lora_checkpoint", str(tmp_path / "lora.ckpt")], counts["trainable"])):
+        out = tmp_path / f"out{trainable}"
+        assert math_cli.main(["--items", items, "--predictions", preds, "--output_dir", str(out),
+                              "--config", yaml, *adapter]) == 0
+        metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+        expected = contest_score(0.5, trainable, counts["base"])  # as eval.run_report computes before/after
+        assert metrics["trainable"] == trainable and metrics["contest_score"] == expected
+        assert f"contest score: {expected:.4f}" in capsys.readouterr().out
+    assert f"{contest_score(0.5, 0, counts['base']):.4f}" == "0.6500"
+
+
+def test_gbk_items_name_file_and_line(tmp_path, files, capsys):
+    _, preds = files
+    gbk = tmp_path / "gbk.jsonl"
+    gbk.write_bytes("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ITEMS).encode("gb18030"))
+    assert math_cli.main(["--items", str(gbk), "--predictions", preds, "--output_dir", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {gbk}:1: not UTF-8 (byte 0xbe at column 47)" in err and "iconv -f GB18030 -t UTF-8" in err
+
+
 def test_help_documents_every_option():
     proc = subprocess.run([sys.executable, "-m", "eval.math", "--help"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)

@@ -130,10 +130,11 @@ def test_run_report_shows_the_budget_table(tmp_path):
     assert "| multiplication | 1 | 69 | 69 | 341 | 341 | 341 | 1 | 1 |" in section
 
 
-def test_default_corpus_fits_the_default_budget_except_long_multiplications(tokenizer, tmp_path):
-    """The default job's data (3,000 generated items, seed 0, steps targets) under the SmolLM2 YAML's
-    seq_length 256 and the eval's 192 new tokens: only multiplication and the longest powers are
-    over budget; with --drop_overlong (what finetune.sh passes) nothing is truncated."""
+def test_default_corpus_keeps_every_sample_under_drop_overlong(tokenizer, tmp_path):
+    """The default job's data (3,000 generated items, seed 0, the default pot_cot targets) under the
+    SmolLM2 YAML's seq_length 256 and the eval's 192 new tokens, with --drop_overlong (what finetune.sh
+    passes): no multiplication is dropped (issue 24: all of them were under the old cot default); each
+    over-budget sample trains on its expression-only fallback, nothing is truncated or dropped."""
     from preprocess.synthesize import generate_corpus
     from research.llama3.records.mindrecord import load_conversations
     from preprocess.pipeline import run
@@ -148,14 +149,11 @@ def test_default_corpus_fits_the_default_budget_except_long_multiplications(toke
     budget = report["budget"]
     over = {c: (r["over_seq_length"], r["over_max_new_tokens"]) for c, r in budget.items()
             if c != "all" and (r["over_seq_length"] or r["over_max_new_tokens"])}
-    assert set(over) == {"multiplication", "power"}
-    assert over["multiplication"][0] == budget["multiplication"]["samples"]  # none of them fits
-    assert budget["power"]["target_median"] <= 100 < budget["power"]["target_max"]
-    assert report["truncated"] == []
+    assert over["multiplication"] == (budget["multiplication"]["samples"],) * 2  # the whole target never fits
     conv = json.loads((tmp_path / "data" / "conversations.json").read_text(encoding="utf-8"))
     category = {c["id"]: c["category"] for c in conv}
-    dropped = Counter(category[e["id"]] for e in report["dropped"])
-    assert set(dropped) == {"multiplication", "power"}
-    assert dropped["multiplication"] == budget["multiplication"]["samples"]
-    assert max(over["power"]) <= dropped["power"] <= sum(over["power"])
-    assert report["samples"] == len(conv) - sum(dropped.values())
+    shortened = Counter(category[e["id"]] for e in report["shortened"])
+    assert report["dropped"] == [] and report["truncated"] == []
+    assert shortened["multiplication"] == budget["multiplication"]["samples"] == 471
+    assert set(shortened) == set(over)
+    assert report["samples"] == len(conv)

@@ -75,6 +75,11 @@ def test_answer_letter():
     ("我选 a 吗？答案：C", 3, "C"),               # last stated answer wins
     ("the answer is a mystery", 4, None),       # the article a is not option A
     ("选择题 1 的答案是 b", 2, "B"),
+    # Options the reply re-lists are not its choice: the letter after them is, or none.
+    ("A. 甲最高\nB. 乙最高\nC. 丙最高\n我认为是 A", 3, "A"),
+    ("题目的选项：\nA. 甲最高\nB. 乙最高\nC. 丙最高", 3, None),
+    ("(A) 甲\n(B) 乙\n(C) 丙和D", 4, None),   # a capital inside a re-listed option is not chosen
+    ("B. 乙最高", 3, "B"),                       # one option line is the reply choosing it
 ])
 def test_answer_letter_cases_widths_and_invalid_statements(text, n_options, expected):
     assert answer_letter(text, n_options) == expected

@@ -65,7 +65,9 @@ def test_end_to_end(corpus, tmp_path):
 
     items = _jsonl(out / "items.jsonl")
     assert len(items) == report["kept"]
-    assert all(tuple(it) == ITEM_FIELDS for it in items)
+    # The default target style, pot_cot, adds the expression-only fallback to verified computational items.
+    assert all(tuple(it) in (ITEM_FIELDS, (*ITEM_FIELDS, "fallback")) for it in items)
+    assert report["settings"]["target_style"] == "pot_cot" and any("fallback" in it for it in items)
     assert len({it["id"] for it in items}) == len(items)
     expected_cats = Counter(cat for cat, _ in labelled) + Counter(["addition"])
     assert Counter(it["category"] for it in items) == expected_cats
@@ -80,7 +82,7 @@ def test_end_to_end(corpus, tmp_path):
 
     held = _jsonl(out / "eval.jsonl")
     assert len(held) == 40 and all(h["verified"] for h in held)
-    assert all(tuple(h) == ITEM_FIELDS for h in held)
+    assert all(tuple(h) in (ITEM_FIELDS, (*ITEM_FIELDS, "fallback")) for h in held)
     held_ids = {h["id"] for h in held}
 
     conv = json.loads((out / "conversations.json").read_text(encoding="utf-8"))
@@ -279,3 +281,33 @@ def test_cli_config_and_options(corpus, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "preprocess", "--input", str(corpus[0]), "--output_dir",
                           str(out), "--config", str(cfg)], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "c.yaml" in bad.stderr and "ratio" in bad.stderr
+
+
+def test_tianchi_hold_out_by_problem_and_context(shared_file, tmp_path):
+    train = shared_file("tianchi_logic/round1_train_data.jsonl")
+    report = run([train], tmp_path / "out", eval_size=100, seed=0, progress=False)
+    held = _jsonl(tmp_path / "out" / "eval.jsonl")
+    items = _jsonl(tmp_path / "out" / "items.jsonl")
+    conv = json.loads((tmp_path / "out" / "conversations.json").read_text(encoding="utf-8"))
+    held_ids = {it["id"] for it in held}
+    held_problems = {it["logic"]["problem_id"] for it in held}
+    trained = {c["id"] for c in conv}
+    train_problems = {it["logic"]["problem_id"] for it in items if it["id"] in trained}
+    assert report["eval"] == len(held) == 100 and held_problems.isdisjoint(train_problems)
+    # Whole problems: every sub-question of a held-out problem is held out.
+    assert {it["id"] for it in items if it["logic"]["problem_id"] in held_problems} == held_ids
+    assert len(trained) == report["conversations"] == 1421 - 100 - report["contaminated"]
+
+    # In round 1 one context is given under three ids; name one copy as contamination.
+    by_context = {}
+    for line in train.read_text(encoding="utf-8").splitlines():
+        by_context.setdefault(json.loads(line)["problem"], []).append(line)
+    twins = next(lines for lines in by_context.values() if len(lines) > 1)
+    given = tmp_path / "given_eval.jsonl"
+    given.write_text(twins[0] + "\n", encoding="utf-8")
+    report = run([train], tmp_path / "out2", eval_size=0, seed=0, progress=False,
+                 config=PreprocessConfig(contamination=(str(given),)))
+    n_twin = sum(len(json.loads(line)["questions"]) for line in twins)
+    assert len(twins) == 3
+    assert report["contaminated"] == n_twin  # the copy's own sub-questions and its twins', by context
+    assert report["conversations"] == 1421 - n_twin

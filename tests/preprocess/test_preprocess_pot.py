@@ -4,6 +4,7 @@ import re
 from collections import Counter
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 
@@ -192,8 +193,22 @@ def test_pipeline_target_style_pot_cot_keeps_the_expression_as_fallback(tmp_path
 
 
 def test_config_target_style():
-    assert PreprocessConfig().target_style == "cot"
+    assert PreprocessConfig().target_style == "pot_cot"
     with pytest.raises(ValueError, match="target_style must be one of"):
         PreprocessConfig().with_overrides(target_style="tir")
     with pytest.raises(ValueError, match="leave rounding empty"):
         PreprocessConfig(rounding={"division": 2}).with_overrides(target_style="pot")
+
+
+def test_help_states_every_default_and_pot_cot_is_the_one_default():
+    from preprocess.__main__ import build_parser
+
+    parser = build_parser()
+    text = " ".join(parser.format_help().split())
+    assert "(default pot_cot)" in text and "(default steps)" in text and "(default plain)" in text
+    required_or_flags = {"--input", "--output_dir", "--config", "--no_progress", "--verbose", "--help"}
+    for action in parser._actions:  # every optional setting says what it defaults to
+        if not required_or_flags & set(action.option_strings):
+            assert "(default" in action.help, action.option_strings
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8").split())
+    assert f"default `{PreprocessConfig().target_style}`" in readme

@@ -145,7 +145,8 @@ def test_pipeline_default_style_is_steps_and_conversations_carry_category(tmp_pa
             {"problem": "计算 1056.35 的平方根？", "solution": "√1056.35 = 32.50153842512689429138897596"},
             {"problem": "将分数 4/10 进行简化。", "solution": "最简化的形式为：2/5"}]
     data = _contest_file(tmp_path, rows)
-    report = run([data], tmp_path / "steps", progress=False)
+    # target_style cot: the steps alone (the default pot_cot puts the expression line first).
+    report = run([data], tmp_path / "steps", progress=False, config=PreprocessConfig(target_style="cot"))
     assert report["settings"]["cot_style"] == "steps"
     conv = json.loads((tmp_path / "steps" / "conversations.json").read_text(encoding="utf-8"))
     assert [c["category"] for c in conv] == ["addition", "square_root", "simplify"]
@@ -153,7 +154,8 @@ def test_pipeline_default_style_is_steps_and_conversations_carry_category(tmp_pa
         check_steps(c["conversations"][1]["value"].splitlines())
     assert conv[2]["conversations"][1]["value"].splitlines() == ["10=2*4+2", "4=2*2+0", "4/2=2", "10/2=5",
                                                                   "4/10=2/5"]
-    run([data], tmp_path / "classic", progress=False, config=PreprocessConfig(cot_style="classic"))
+    run([data], tmp_path / "classic", progress=False,
+        config=PreprocessConfig(cot_style="classic", target_style="cot"))
     classic = json.loads((tmp_path / "classic" / "conversations.json").read_text(encoding="utf-8"))
     assert classic[0]["conversations"][1]["value"].endswith(rows[0]["solution"])
     cfg = tmp_path / "bad.yaml"
@@ -171,7 +173,7 @@ def test_rounded_steps_targets_stay_true_claims(tmp_path):
             {"problem": "计算 -9991.13 + -796.39 等于多少？", "solution": "-9991.13 + -796.39 = -10787.52"}]
     data = _contest_file(tmp_path, rows)
     cfg = tmp_path / "cfg.yaml"
-    cfg.write_text("rounding: {division: 2, addition: 1}\n", encoding="utf-8")
+    cfg.write_text("rounding: {division: 2, addition: 1}\ntarget_style: cot\n", encoding="utf-8")
     run([data], tmp_path / "out", progress=False, config=load_config(cfg))
     conv = json.loads((tmp_path / "out" / "conversations.json").read_text(encoding="utf-8"))
     finals = [c["conversations"][1]["value"].splitlines()[-1] for c in conv]

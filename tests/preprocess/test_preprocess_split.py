@@ -63,3 +63,41 @@ def test_edge_cases():
         split_holdout(items, -1, seed=0)
     with pytest.raises(KeyError):
         split_holdout([{"id": 1}], 0, seed=0)
+
+
+def _logic_items(sizes):
+    """Sub-questions of problems p0, p1, ... with ``sizes[k]`` sub-questions each, among math items."""
+    items = [{"id": f"m{i}", "category": "addition"} for i in range(30)]
+    items += [{"id": f"p{k}.q{q}", "category": "logic", "logic": {"problem_id": f"p{k}", "context": f"c{k}"}}
+              for k, n in enumerate(sizes) for q in range(n)]
+    return items
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_logic_problems_are_held_out_whole(seed):
+    sizes = [1, 2, 3, 4, 5, 1, 2, 3, 4, 5, 2, 3]
+    items = _logic_items(sizes)
+    train, held = split_holdout(items, 20, seed=seed)
+    problem = lambda it: it["logic"]["problem_id"]  # noqa: E731
+    held_problems = {problem(it) for it in held if "logic" in it}
+    assert held_problems.isdisjoint(problem(it) for it in train if "logic" in it)
+    counts = Counter(problem(it) for it in held if "logic" in it)
+    assert all(counts[p] == sizes[int(p[1:])] for p in held_problems)
+    # Stratified as before: 35 logic of 65 items -> 11 of 20 (round(10.77)), 9 addition.
+    assert Counter(it["category"] for it in held) == {"logic": 11, "addition": 9}
+
+
+def test_logic_problems_without_id_group_by_context():
+    items = [{"id": f"q{q}", "category": "logic", "logic": {"problem_id": "", "context": f"c{q // 3}"}}
+             for q in range(9)]
+    _, held = split_holdout(items, 3, seed=0)
+    assert len({it["logic"]["context"] for it in held}) == 1 and len(held) == 3
+
+
+
+def test_math_hold_out_is_the_same_draw_as_before_grouping():
+    # Held out by the per-item split of 7b226c6 (before problems were grouped), seed 3.
+    _, held = split_holdout(_items(), 10, seed=3)
+    assert sorted(h["id"] for h in held) == [
+        "addition-189", "addition-278", "addition-303", "addition-468", "addition-66", "division-242",
+        "division-297", "division-33", "english-15", "mean-77"]

@@ -39,21 +39,24 @@ def test_eval_sh_runs_math_base_capability_and_logic_before_and_after(tiny_lora_
     proc = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = run / "eval"
-    for sub in ("math_base", "math_lora", "base_dev-v1.1_base", "base_dev-v1.1_lora", "logic_base", "logic_lora"):
+    # Each item set (and --limit) has directories of its own; the run's eval/math_* stay untouched.
+    math, squad, logic = "math_sample_dev_first2", "base_dev-v1.1_first2", "logic_round1_train_data_first2"
+    for sub in (f"{math}_base", f"{math}_lora", f"{squad}_base", f"{squad}_lora", f"{logic}_base", f"{logic}_lora"):
         assert (out / sub / "report.md").is_file() and (out / sub / "metrics.json").is_file(), sub
-    math_lora = _json(out / "math_lora/metrics.json")
+    assert not (out / "math_base").exists() and not (out / "logic_base").exists()
+    math_lora = _json(out / f"{math}_lora/metrics.json")
     assert math_lora["overall"]["total"] == 2 and math_lora["source"]["lora_checkpoint"] == str(run / "lora.ckpt")
     assert math_lora["source"]["template"] == "alpaca" and math_lora["source"]["load_checkpoint"] == str(work / "base.ckpt")
-    assert "accuracy before | accuracy after" in (out / "math_lora/report.md").read_text()
-    base_lora = _json(out / "base_dev-v1.1_lora/metrics.json")
+    assert "accuracy before | accuracy after" in (out / f"{math}_lora/report.md").read_text()
+    base_lora = _json(out / f"{squad}_lora/metrics.json")
     assert set(base_lora["retention"]) == {"mindformers.F1", "mindformers.Em", "squad.f1", "squad.exact_match"}
     assert isinstance(base_lora["pass"], bool) and base_lora["count"] == 2
-    logic = _json(out / "logic_lora/metrics.json")
-    assert logic["problems"] == 2 and logic["ensemble"]["questions"]["total"] == logic["questions"]
-    assert len((out / "logic_lora/submission.jsonl").read_text().splitlines()) == 2
+    logic_lora = _json(out / f"{logic}_lora/metrics.json")
+    assert logic_lora["problems"] == 2 and logic_lora["ensemble"]["questions"]["total"] == logic_lora["questions"]
+    assert len((out / f"{logic}_lora/submission.jsonl").read_text().splitlines()) == 2
     assert proc.stdout.count("== ") == 7  # 3 evaluations x base/lora, done
     stages = Manifest.require(RunLayout(run)).stages
-    assert [stages[f"eval_{n}_{m}"]["status"] for n in ("math", "base_dev-v1.1", "logic") for m in ("base", "lora")] \
+    assert [stages[f"eval_{n}_{m}"]["status"] for n in (math, squad, logic) for m in ("base", "lora")] \
         == ["done"] * 6
     again = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and again.stdout.count("skipped: done in an earlier attempt") == 6

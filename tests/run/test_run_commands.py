@@ -99,3 +99,25 @@ def test_measured_budget_lands_in_the_preprocess_report_once(tmp_path):
     assert text.startswith("# Preprocessing report\n\nrows\n\n") and text.count(BUDGET_HEADING) == 1
     assert "| addition | 1 | 69 | 69 | 137 | 137 | 137 | 0 | 0 | 0 (0%) |" in text
     assert "| multiplication | 2 | 69 | 69 | 367 | 380 | 380 | 2 | 2 | 2 (100%) |" in text
+
+
+def test_eval_sh_never_writes_another_item_set_over_the_runs_results(tmp_path):
+    from research.run.__main__ import build_parser, eval_steps
+    from research.run.stages import Run
+
+    lay = RunLayout(tmp_path / "run")
+    lay.eval_items.parent.mkdir(parents=True)
+    lay.eval_items.write_text("{}\n")
+    other = tmp_path / "gsm8k_test.jsonl"
+    other.write_text("{}\n")
+    run = Run(lay, None, resolve({}))
+
+    def dirs(*options):
+        args = build_parser().parse_args(["eval", "--run_dir", str(lay.root), *options])
+        return sorted({lay.eval_dir(step.name, step.model).name for step in eval_steps(args, run)})
+
+    assert dirs() == ["math_base", "math_lora"]  # the run's own results, as report.md shows them
+    assert dirs("--limit", "3") == ["math_first3_base", "math_first3_lora"]
+    assert dirs("--math", str(other)) == ["math_gsm8k_test_base", "math_gsm8k_test_lora"]
+    assert dirs("--logic", str(other), "--limit", "2") == [
+        "logic_gsm8k_test_first2_base", "logic_gsm8k_test_first2_lora", "math_first2_base", "math_first2_lora"]

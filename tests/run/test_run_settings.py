@@ -82,7 +82,7 @@ def test_missing_files_and_unknown_names_are_named():
         resolve({"data": ["/nonexistent.jsonl"]})
     with pytest.raises(SettingsError, match="--template 'nope' unknown; known: .*vicuna_v1.1"):
         resolve({"template": "nope"})
-    with pytest.raises(SettingsError, match="--num_samples .*--data"):
+    with pytest.raises(SettingsError, match="--corpus_size .*--data"):
         resolve({"data": [str(DEFAULT_CONFIG)], "num_samples": 5})
 
 
@@ -105,3 +105,14 @@ def test_resume_takes_the_run_and_nothing_else(tmp_path, capsys):
     with pytest.raises(SystemExit):
         run_main(["finetune", "--resume"])
     assert "--resume needs the run to continue" in capsys.readouterr().err
+
+
+def test_num_samples_has_one_meaning(tmp_path, capsys):
+    # Corpus size is --corpus_size; --num_samples is only eval.logic's vote count (--logic_votes here).
+    for argv in (["finetune", "--num_samples", "5"], ["eval", "--run_dir", str(tmp_path), "--num_samples", "3"]):
+        with pytest.raises(SystemExit) as exc:
+            run_main(argv)
+        assert exc.value.code == 2 and "unrecognized arguments: --num_samples" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_main(["finetune", "--resume", "--run_dir", str(tmp_path / "r"), "--corpus_size", "5"])
+    assert "--corpus_size" in capsys.readouterr().err

@@ -27,6 +27,8 @@ because it needs the model's tokenizer (``research.llama3.tokenizers.tokenizer``
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import glob
 import json
 import os
@@ -39,7 +41,8 @@ from multiprocessing import get_context
 import numpy as np
 from tqdm import tqdm
 
-from preprocess.atomic import finish_commit, make_temp_dir, remove_stale_temp_dirs, write_json_atomic
+from preprocess.atomic import (OutputError, finish_commit, make_temp_dir, remove_stale_temp_dirs,
+                               write_json_atomic)
 from preprocess.budget import budget_warnings, over_budget, render_table, split_lengths, summarize
 from preprocess.readers import undecodable
 from preprocess.templates import DEFAULT_TEMPLATE, TEMPLATES, ChatTemplate, get_template
@@ -167,6 +170,10 @@ def _fallback(conv: dict, where: str) -> tuple[list[int], list[int]] | str:
     return encode_conversation(s["encode"], s["template"], turns, s["bos_id"], s["eos_id"])
 
 
+_JSONL_HINT = ("; this is JSONL items (one JSON object a line), not conversations: run python -m preprocess first "
+               "and give its conversations.json")
+
+
 def load_conversations(paths: Sequence[str]) -> Iterator[tuple[str, str, object]]:
     """Yield ``(where, id, conversation)`` from fastchat JSON files (each a JSON list).
 
@@ -193,11 +200,14 @@ def load_conversations(paths: Sequence[str]) -> Iterator[tuple[str, str, object]
         except UnicodeDecodeError as exc:
             raise ValueError(f"{path}: invalid UTF-8 at byte {exc.start}") from None
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+            # One object, then more data: a JSONL file (contest items, a preprocess items.jsonl).
+            hint = _JSONL_HINT if exc.msg == "Extra data" and exc.doc[:exc.pos].strip().endswith("}") else ""
+            raise ValueError(f"{path}: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}{hint}") from None
         except (ValueError, RecursionError) as exc:
             raise ValueError(f"{path}: not JSON: {undecodable(exc)}") from None
         if not isinstance(data, list):
-            raise ValueError(f"{path}: expected a JSON list of conversations, got {type(data).__name__}")
+            raise ValueError(f"{path}: expected a JSON list of conversations, got {type(data).__name__}"
+                             f"{_JSONL_HINT if isinstance(data, dict) else ''}")
         name = os.path.basename(path)
         for i, conv in enumerate(data):
             yield _located(name, i, conv)
@@ -248,6 +258,25 @@ def output_files(output_file: str, file_partition: int) -> list[str]:
     return [f"{output_file}{i}" for i in range(file_partition)]
 
 
+@contextlib.contextmanager
+def _writer_errors(output_file: str, out_dir: str) -> Iterator[None]:
+    """Turn a failure inside MindRecord's FileWriter into one ``OutputError`` line.
+
+    Its C++ writer reports a full disk or a file-size limit as a RuntimeError wrapped in a framework
+    banner ("Failed to seekp file", "Failed to write data"); the ``[ERROR]`` line is the cause.
+    """
+    try:
+        yield
+    except (RuntimeError, OSError) as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        cause = next((line[len("[ERROR]"):].strip() for line in lines if line.startswith("[ERROR]")),
+                     lines[0] if lines else repr(exc))
+        free = shutil.disk_usage(out_dir).free / 2**20
+        raise OutputError(getattr(exc, "errno", None) or errno.EIO,
+                          f"cannot write {output_file}: MindRecord's writer failed ({cause}); {free:.1f} MiB "
+                          f"free in {out_dir} (a full disk or a file-size limit?); no output was replaced") from exc
+
+
 def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, output_file: str, *,
             packing: bool = False, file_partition: int = 1, num_workers: int = 0,
             max_new_tokens: int | None = None, drop_overlong: bool = False) -> dict:
@@ -288,6 +317,8 @@ def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, o
 
     Raises:
         ValueError: the template needs special tokens the tokenizer lacks, or nothing to write.
+        preprocess.atomic.OutputError: MindRecord's writer failed (full disk, file-size limit); the
+            previous output files are left as they were.
     """
     from mindspore.mindrecord import FileWriter
 
@@ -307,31 +338,34 @@ def convert(conversations, tokenizer, template: ChatTemplate, seq_length: int, o
     remove_stale_temp_dirs(out_dir, ".mindrecord-")
     tmp_dir = str(make_temp_dir(out_dir, ".mindrecord-"))
     try:
-        writer = FileWriter(os.path.join(tmp_dir, os.path.basename(output_file)), shard_num=file_partition,
-                            overwrite=True)
-        writer.add_schema(packed_schema(seq_length) if packing else SCHEMA, "qa")
+        with _writer_errors(output_file, out_dir):
+            writer = FileWriter(os.path.join(tmp_dir, os.path.basename(output_file)), shard_num=file_partition,
+                                overwrite=True)
+            writer.add_schema(packed_schema(seq_length) if packing else SCHEMA, "qa")
 
-        progress = tqdm(desc="convert", unit="conv", mininterval=5)
-        for entries, ids2d, labels2d, groups, chunk_budget in _converted(
-                items, tokenizer, template, total, packing, num_workers, max_new_tokens, drop_overlong):
-            budget += chunk_budget
-            for key, entry in entries:
-                report[key].append(entry)
-            chunk_lengths = [n for g in groups for n in g]
-            lengths += chunk_lengths
-            packed_records += len(first_fit_decreasing(chunk_lengths, total, int))
-            if len(ids2d):
-                writer.write_raw_data([{"input_ids": i, "labels": lab,
-                                        **(packed_columns(g, seq_length) if packing else {})}
-                                       for i, lab, g in zip(ids2d, labels2d, groups)])
-            report["records"] += len(ids2d)
-            progress.update(len(chunk_lengths) + sum(key in ("skipped", "dropped") for key, _ in entries))
-        progress.close()
+        # Closed on an error too, so the error line starts a line of its own.
+        with tqdm(desc="convert", unit="conv", mininterval=5) as progress:
+            for entries, ids2d, labels2d, groups, chunk_budget in _converted(
+                    items, tokenizer, template, total, packing, num_workers, max_new_tokens, drop_overlong):
+                budget += chunk_budget
+                for key, entry in entries:
+                    report[key].append(entry)
+                chunk_lengths = [n for g in groups for n in g]
+                lengths += chunk_lengths
+                packed_records += len(first_fit_decreasing(chunk_lengths, total, int))
+                if len(ids2d):
+                    with _writer_errors(output_file, out_dir):
+                        writer.write_raw_data([{"input_ids": i, "labels": lab,
+                                                **(packed_columns(g, seq_length) if packing else {})}
+                                               for i, lab, g in zip(ids2d, labels2d, groups)])
+                report["records"] += len(ids2d)
+                progress.update(len(chunk_lengths) + sum(key in ("skipped", "dropped") for key, _ in entries))
         report["samples"], report["tokens"] = len(lengths), sum(lengths)
         if not report["records"]:
             raise ValueError(f"no records to write to {output_file}: {len(report['dropped'])} dropped, "
                              f"{len(report['skipped'])} skipped")
-        writer.commit()
+        with _writer_errors(output_file, out_dir):
+            writer.commit()
         for name in names:
             for suffix in ("", ".db"):
                 os.replace(os.path.join(tmp_dir, name + suffix), os.path.join(out_dir, name + suffix))
@@ -414,6 +448,9 @@ def main(argv=None) -> int:
                          args.output_file, packing=args.packing, file_partition=args.file_partition,
                          num_workers=args.num_workers, max_new_tokens=args.max_new_tokens,
                          drop_overlong=args.drop_overlong)
+    except OutputError as exc:
+        print(f"{parser.prog}: error: {exc.strerror}", file=sys.stderr)
+        return 1
     except ValueError as exc:
         parser.error(str(exc))  # exits with status 2
     print(render_table(report["budget"], args.seq_length, args.max_new_tokens))

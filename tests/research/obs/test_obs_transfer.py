@@ -187,3 +187,14 @@ def test_cli_never_prints_or_logs_credentials(obs_server, tmp_path):
     files = [p for p in tmp_path.rglob("*") if p.is_file() and p.stat().st_size < MiB]
     assert files and not any(ak in p.read_text(errors="ignore") or sk in p.read_text(errors="ignore")
                              for p in files)
+
+
+def test_missing_run_dir_is_reported_before_settings(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no OBS settings at all
+    missing = tmp_path / "missing" / "dir"
+    script = subprocess.run(["bash", "scripts/upload_obs.sh", "--dest", "obs://b/p", str(missing)], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert (script.returncode, script.stderr) == (2, f"upload_obs.sh: run directory not found: {missing}\n")
+    cli = subprocess.run([sys.executable, "-m", "research.obs", "--dest", "obs://b/p", "upload", str(missing)],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert (cli.returncode, cli.stderr) == (2, f"error: run directory not found: {missing}\n")

@@ -2,6 +2,7 @@
 (every text encodes to its UTF-8 bytes; BOS 256, EOS 257, pad 258, start_header 262,
 end_header 263, eot 265) makes each expected record writable from the template's text alone."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -166,3 +167,62 @@ def test_cli_with_mindformers_flags(byte_llama3_tokenizer_model, tmp_path):
     report = json.loads((tmp_path / "cli.mindrecord.report.json").read_text())
     assert report["samples"] == 5 and report["records"] == 1 and report["packing"]
     assert len(read(out)) == 1
+
+
+def _limit_file_size(limit):
+    import resource
+
+    def apply():  # in the child only: Python ignores SIGXFSZ, so a write past the limit fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+@pytest.fixture()
+def tmpfs(tmp_path):
+    """A 40 MiB tmpfs (needs root and mount rights; skipped without them)."""
+    mount = tmp_path / "tmpfs"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+@pytest.mark.parametrize("limit", ["file_size", "full_disk"])
+def test_writer_failure_is_one_clear_error(limit, tok, byte_llama3_tokenizer_model, tmp_path, request):
+    # Records of 1,024 int32 pairs (8 KiB): 200 pass a 100 KB file-size limit, 10,000 a 40 MiB disk.
+    # (MindSpore 2.x's writer crashes (SIGSEGV) instead of failing on some larger file-size limits.)
+    convs = [conv(str(i), f"{i}?", str(i)) for i in range(200 if limit == "file_size" else 10000)]
+    (tmp_path / "c.json").write_text(json.dumps(convs))
+    out_dir = request.getfixturevalue("tmpfs") if limit == "full_disk" else tmp_path / "out"
+    out = out_dir / "o.mindrecord"
+    convert(convs[:3], tok, get_template("vicuna_v1.1"), 1023, str(out))
+    before = {p.name: p.read_bytes() for p in out_dir.iterdir()}
+    proc = subprocess.run([sys.executable, "-m", "research.llama3.records.mindrecord", "--input_glob", str(tmp_path / "c.json"),
+                           "--model_file", str(byte_llama3_tokenizer_model), "--seq_length", "1023",
+                           "--output_file", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          preexec_fn=_limit_file_size(100_000) if limit == "file_size" else None,
+                          env={"PATH": "/usr/bin:/bin", "GLOG_v": "3", "LOCAL_DEFAULT_PATH": str(tmp_path / "mf")})
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    error = next(line for line in proc.stderr.splitlines() if "error:" in line)
+    assert error.startswith(f"python -m research.llama3.records.mindrecord: error: cannot write {out}: MindRecord's writer failed (")
+    assert f"free in {out_dir} (a full disk or a file-size limit?); no output was replaced" in error
+    assert {p.name: p.read_bytes() for p in out_dir.iterdir()} == before  # old output whole, no temp dir left
+
+
+def test_jsonl_items_are_told_to_go_through_preprocess(shared_file, tmp_path):
+    contest = shared_file("ascend2024_math/sample_dev.jsonl")
+    one = tmp_path / "one.jsonl"
+    one.write_text(contest.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    hint = "this is JSONL items (one JSON object a line), not conversations: run python -m preprocess first"
+    with pytest.raises(ValueError, match="^" + re.escape(f"{contest}: not JSON: Extra data at line 2 column 1; {hint}")):
+        list(load_conversations([str(contest)]))
+    with pytest.raises(ValueError, match=re.escape(f"got dict; {hint}")):
+        list(load_conversations([str(one)]))
+    (tmp_path / "broken.json").write_text('[{"id": 1}] x')
+    with pytest.raises(ValueError) as err:
+        list(load_conversations([str(tmp_path / "broken.json")]))
+    assert "preprocess" not in str(err.value)  # a list with junk after it is just broken JSON
