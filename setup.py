@@ -35,13 +35,14 @@ setup(
         "clingo==5.8.3",
     ],
     extras_require={
-        # the PyTorch + PEFT training path (research/llama3/train/torch_finetune.py) and adapter conversion
-        "torch": ["peft==0.21.2"],
+        # the PyTorch + PEFT training path (research/llama3/train/torch_finetune.py) and adapter conversion;
+        # bitsandbytes: its --quantization nf4|int8 (QLoRA), whose CPU backend the tests run
+        "torch": ["peft==0.21.2", "bitsandbytes==0.50.2"],
         # accelerate: transformers' from_pretrained(..., gguf_file=...) needs it (conversion parity test);
         # moto: a local S3-compatible server for the OBS tests;
         # fastapi + uvicorn: `transformers serve`, the real OpenAI-compatible teacher server in
         # tests/preprocess/test_teacher_real_server.py (transformers[serving] without its unpinned extras).
-        "test": ["pytest", "accelerate", "peft==0.21.2", "moto[server]==5.2.5", "fastapi==0.120.0",
-                 "uvicorn==0.38.0"],
+        "test": ["pytest", "accelerate", "peft==0.21.2", "bitsandbytes==0.50.2", "moto[server]==5.2.5",
+                 "fastapi==0.120.0", "uvicorn==0.38.0"],
     },
 )

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple] = {
         "gguf": ("research.llama3.checkpoint.convert_gguf", "GGUF (embedded SmolLM2) -> MindFormers checkpoint"),
         "hf": ("research.llama3.checkpoint.convert_hf", "HF safetensors <-> MindFormers checkpoint"),
         "merge-lora": ("research.llama3.checkpoint.merge_lora", "merge a LoRA checkpoint into its base"),
+        "merge-qlora": ("research.llama3.train.quantization", "dequantize a QLoRA run's base and merge its adapter"),
         "merge-ranks": ("research.llama3.checkpoint.merge_ranks", "merge per-rank checkpoints into one"),
         "peft": ("research.llama3.checkpoint.peft_adapter", "MindFormers LoRA <-> PEFT adapter directory"),
         "random-init": ("research.llama3.checkpoint.random_init", "seeded random base checkpoint for a YAML"),

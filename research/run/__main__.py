@@ -15,8 +15,8 @@ from pathlib import Path
 from preprocess.logic import STYLES
 from research.rundir.layout import RunLayout
 from research.rundir.manifest import Manifest
-from research.run.settings import (BACKENDS, COT_STYLES, EVAL_BACKENDS, TARGET_STYLES, TASKS, RunSettings,
-                                   SettingsError, check_option_conflicts, config_path_for, resolve,
+from research.run.settings import (BACKENDS, COT_STYLES, EVAL_BACKENDS, QUANTIZATIONS, TARGET_STYLES, TASKS,
+                                   RunSettings, SettingsError, check_option_conflicts, config_path_for, resolve,
                                    resume_options_conflict)
 from research.run import stages
 from preprocess.cli import Parser
@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--backend", choices=BACKENDS,
                     help="mindformers (default) or torch: the PyTorch + PEFT path on the same YAML (docs/cuda.md)")
     ft.add_argument("--device", choices=("cpu", "cuda"), help="torch backend device (default cpu; cuda implies torch)")
+    ft.add_argument("--quantization", choices=QUANTIZATIONS,
+                    help="QLoRA: the frozen base in bitsandbytes nf4 (double quantization) or int8 (default none; "
+                         "implies --backend torch; docs/cuda.md)")
     ft.add_argument("--smoke", action="store_true",
                     help="the same chain on a tiny random Llama (configs/tiny), about a minute; with --worker_num 2 "
                          "configs/tiny/finetune_lora_cpu_dp2.yaml under msrun")
@@ -157,7 +160,7 @@ def _layout(args) -> RunLayout:
 SETTING_OPTIONS = ("data", "eval_data", "config", "load_checkpoint", "vocab_file", "template", "task", "num_samples",
                    "eval_size", "stop_step", "max_new_tokens", "seed", "save_steps", "worker_num", "backend",
                    "device", "smoke", "logic_style", "logic_votes", "bags", "bag_fraction",
-                   "target_style", "cot_style", "eval_limit", "no_packing")
+                   "target_style", "cot_style", "eval_limit", "no_packing", "quantization")
 
 
 def prepare_finetune(args) -> stages.Run:

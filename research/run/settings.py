@@ -7,6 +7,8 @@ Rules (each has a unit test in tests/run/test_run_settings.py):
 - ``--config`` without ``--load_checkpoint``: the embedded SmolLM2 weights are used only when the YAML
   has SmolLM2-135M's dimensions; any other YAML is an error (``--smoke``: seeded random weights).
 - ``--device cuda`` means the torch backend; with an explicit ``--backend mindformers`` it is an error.
+- ``--quantization nf4|int8`` (QLoRA, research/llama3/train/quantization.py) means the torch backend too; with an
+  explicit ``--backend mindformers`` it is an error (MindFormers trains unquantized bases only).
 - ``--eval_data`` replaces the held-out split, so an explicit ``--eval_size`` beside it is an error.
 - ``seq_length`` is the YAML's ``model.model_config.seq_length`` (``base_config`` resolved); the tokenizer is the YAML's, its file
   ``--vocab_file`` when given (a Llama3Tokenizer or Qwen2Tokenizer YAML with an empty ``vocab_file`` needs it).
@@ -35,6 +37,7 @@ from preprocess.logic import STYLES
 from preprocess.readers import read_records
 from preprocess.templates import TEMPLATES
 from research.llama3.config.model_config import eval_backend_for, read_config, read_model_config
+from research.llama3.train.quantization import QUANTIZATIONS
 from research.rundir.layout import (DEFAULT_CONFIG, LOGIC_CONFIG, SMOKE_CONFIG, SMOKE_CONFIG_DP2,
                                  SMOKE_LOGIC_CONFIG)
 
@@ -46,7 +49,7 @@ FLAGS = {"num_samples": "corpus_size"}
 DEFAULTS = {"num_samples": 3000, "eval_size": 100, "stop_step": 200, "max_new_tokens": 192, "seed": 0,
             "worker_num": 1, "device": "cpu", "template": RUN_TEMPLATE, "task": "auto",
             "bags": 0, "bag_fraction": 0.8, "logic_style": "plain",
-            "target_style": "pot_cot", "cot_style": "steps"}
+            "target_style": "pot_cot", "cot_style": "steps", "quantization": "none"}
 SMOKE_DEFAULTS = {"num_samples": 400, "eval_size": 20, "stop_step": 8, "max_new_tokens": 24}
 BACKENDS = ("mindformers", "torch")
 EVAL_BACKENDS = ("transformers", "mindformers")
@@ -70,6 +73,7 @@ class RunSettings:
     ``logic_input``: the input has Tianchi logic records (``--task logic``, or detected under ``auto``).
     ``logic_votes``: ``eval.logic --num_samples`` (None: its CPU/accelerator default).
     ``bags``: adapters trained on ``bag_fraction`` random subsets (0: none), each in ``bags/bag_NN/``.
+    ``quantization``: the frozen base's bitsandbytes quantization on the torch backend (``none``, ``nf4``, ``int8``).
     """
 
     config: str
@@ -103,6 +107,7 @@ class RunSettings:
     cot_style: str = "steps"
     eval_limit: int | None = None
     packing: bool = False
+    quantization: str = "none"
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -148,12 +153,18 @@ def check_option_conflicts(options: dict) -> str:
     """
     given = _given(options)
     device = given.get("device", DEFAULTS["device"])
+    quantization = given.get("quantization", DEFAULTS["quantization"])
+    if quantization not in QUANTIZATIONS:
+        raise SettingsError(f"--quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
     if "backend" in given:
         backend = given["backend"]
         if device == "cuda" and backend != "torch":
             raise SettingsError(f"--device cuda runs on the torch backend; --backend {backend} cannot use it")
+        if quantization != "none" and backend != "torch":
+            raise SettingsError(f"--quantization {quantization} (bitsandbytes QLoRA) runs on the torch backend; "
+                                f"--backend {backend} trains unquantized bases only")
     else:
-        backend = "torch" if device == "cuda" else "mindformers"
+        backend = "torch" if device == "cuda" or quantization != "none" else "mindformers"
     if backend not in BACKENDS:
         raise SettingsError(f"--backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "torch":
@@ -313,7 +324,7 @@ def resolve(options: dict) -> RunSettings:
         task=pick("task"), logic_input=logic, logic_style=style,
         logic_max_new_tokens=given.get("max_new_tokens", LOGIC_MAX_NEW_TOKENS[style]),
         logic_votes=given.get("logic_votes"), bags=pick("bags"), bag_fraction=pick("bag_fraction"), smoke=smoke,
-        target_style=pick("target_style"), cot_style=pick("cot_style"),
+        target_style=pick("target_style"), cot_style=pick("cot_style"), quantization=pick("quantization"),
         eval_limit=given.get("eval_limit", pick("eval_size") if eval_data else None),
         packing=dense_attention(config) and backend == "mindformers" and not given.get("no_packing"))
 

@@ -262,7 +262,7 @@ def train_command(s: RunSettings, lay: RunLayout, base: Path, resume: bool) -> l
     args = ["--config", s.config, "--train_dataset", lay.mindrecord, "--load_checkpoint", base,
             "--output_dir", lay.output_dir, "--run_dir", lay.root, "--stop_step", s.stop_step, "--seed", s.seed]
     if s.backend == "torch":
-        args += ["--device", s.device]
+        args += ["--device", s.device, "--quantization", s.quantization]
         if s.worker_num > 1:
             return [Path(PY).parent / "torchrun", "--nproc_per_node", s.worker_num,
                     "-m", "research.llama3.train.torch_finetune", *args]
@@ -292,7 +292,9 @@ def stage_train(run: Run, base: Path) -> None:
     # A bag run has no base stage of its own: it records the stamp of its parent's base checkpoint.
     inputs = {"mindrecord": run.manifest.stage_key("mindrecord"),
               "base": run.manifest.stage_key("base") or file_stamp(base), "config": file_sha256(s.config), "stop_step": s.stop_step, "save_steps": s.save_steps,
-              "seed": s.seed, "backend": s.backend, "device": s.device, "worker_num": s.worker_num}
+              "seed": s.seed, "backend": s.backend, "device": s.device, "worker_num": s.worker_num,
+              # only when set, so the stage key of a run from before --quantization existed is unchanged
+              **({"quantization": s.quantization} if s.quantization != "none" else {})}
 
     def work():
         if not run.resume:

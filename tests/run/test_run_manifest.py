@@ -102,3 +102,11 @@ def test_eval_plan_per_task_and_training_command(tmp_path):
     assert cmd[cmd.index("--stop_step") + 1] == "8" and cmd[cmd.index("--run_dir") + 1] == str(layout.root)
     dp = [str(c) for c in train_command(resolve({"smoke": True, "worker_num": 2}), layout, layout.random_base, False)]
     assert dp[0] == "bash" and dp[1].endswith("msrun_launcher.sh") and "--resume" not in dp
+
+
+def test_training_command_carries_the_quantization(tmp_path):
+    layout = RunLayout(tmp_path / "run")
+    cmd = [str(c) for c in train_command(resolve({"smoke": True, "quantization": "nf4"}), layout,
+                                         layout.random_base, False)]
+    assert cmd[1:3] == ["-m", "research.llama3.train.torch_finetune"]
+    assert cmd[cmd.index("--quantization") + 1] == "nf4" and cmd[cmd.index("--device") + 1] == "cpu"

@@ -3,7 +3,7 @@ import pytest
 
 from research.run.__main__ import main as run_main
 from research.rundir.layout import DEFAULT_CONFIG, ROOT, SMOKE_CONFIG, SMOKE_CONFIG_DP2
-from research.run.settings import SettingsError, resolve
+from research.run.settings import RunSettings, SettingsError, resolve
 
 pytestmark = pytest.mark.unit
 
@@ -116,3 +116,20 @@ def test_num_samples_has_one_meaning(tmp_path, capsys):
     with pytest.raises(SystemExit):
         run_main(["finetune", "--resume", "--run_dir", str(tmp_path / "r"), "--corpus_size", "5"])
     assert "--corpus_size" in capsys.readouterr().err
+
+
+def test_quantization_means_the_torch_backend_and_conflicts_with_mindformers(tmp_path, capsys):
+    assert resolve({}).quantization == "none"
+    s = resolve({"quantization": "nf4"})
+    assert (s.backend, s.quantization) == ("torch", "nf4")
+    assert resolve({"quantization": "none", "backend": "mindformers"}).backend == "mindformers"
+    with pytest.raises(SettingsError, match="--quantization int8 .*--backend mindformers"):
+        resolve({"quantization": "int8", "backend": "mindformers"})
+    # run.json files written before the option read back unquantized.
+    old = {k: v for k, v in s.to_dict().items() if k != "quantization"}
+    assert RunSettings.from_dict(old).quantization == "none"
+    with pytest.raises(SystemExit):
+        run_main(["finetune", "--backend", "mindformers", "--quantization", "nf4", "--run_dir", str(tmp_path / "r")])
+    assert "--quantization nf4 (bitsandbytes QLoRA) runs on the torch backend; --backend mindformers" \
+        in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -5,6 +5,7 @@ Usage (one GPU or CPU; several GPUs with ``torchrun --nproc_per_node N -m resear
     python -m research.llama3.train.torch_finetune --config configs/smollm2_135m/finetune_lora_cpu.yaml \\
         --train_dataset data/train.mindrecord --load_checkpoint base.ckpt \\
         --output_dir work/output --run_dir logs/RUN [--stop_step N] [--seed S] [--device cpu|cuda] [--packing]
+        [--quantization none|nf4|int8] [--gradient_checkpointing]
 
 What is read from the YAML, as MindFormers reads it:
   model.model_config     dims (``LlamaDims.from_mindformers``), ``seq_length``, ``pad_token_id``,
@@ -35,7 +36,9 @@ tokens_per_s = global batch x seq_length / step_s, as the MindFormers entry), ``
 ({trainable, base, total, ratio}), ``<run_dir>/config.yaml`` (the YAML and the run's arguments),
 ``<run_dir>/adapter/`` (PEFT: ``adapter_model.safetensors``, ``adapter_config.json``) and
 ``<run_dir>/lora.ckpt`` (the same tensors in MindFormers names, for ``eval.math --lora_checkpoint``).
-Needs ``peft``; MindSpore is used to read MindRecord and write ``lora.ckpt``.
+``--quantization nf4|int8`` trains the LoRA on a bitsandbytes-quantized frozen base (QLoRA;
+``research.llama3.train.quantization``, which also merges such an adapter back). The adapter files are the same.
+Needs ``peft`` (and ``bitsandbytes`` for ``--quantization``); MindSpore is used to read MindRecord and write ``lora.ckpt``.
 
 Modules: this one (the YAML's settings and the command line), ``torch_data`` (records -> rows) and
 ``torch_loop`` (model, loss, the loop and its outputs).
@@ -54,6 +57,7 @@ from preprocess.cli import Parser
 from preprocess.templates import DEFAULT_TEMPLATE
 from research.llama3.config.model_config import read_config
 from research.llama3.train.torch_data import load_settings, packed_rows, prepare_records, read_mindrecord, unpacked_rows
+from research.llama3.train.quantization import QUANTIZATIONS
 from research.rundir.layout import RunLayout
 
 __all__ = ["main"]
@@ -74,6 +78,10 @@ def main(argv=None) -> int:
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
     parser.add_argument("--attn_implementation", default="sdpa", help="transformers attention backend")
     parser.add_argument("--template", default=DEFAULT_TEMPLATE, help="chat template for JSON input")
+    parser.add_argument("--quantization", choices=QUANTIZATIONS, default="none",
+                        help="quantize the frozen base with bitsandbytes: nf4 (QLoRA, double quantization) or int8")
+    parser.add_argument("--gradient_checkpointing", action="store_true",
+                        help="recompute decoder activations in the backward pass (less memory, slower)")
     args = parser.parse_args(argv)
     import torch  # after parsing: --help stays fast
 
@@ -104,7 +112,8 @@ def main(argv=None) -> int:
             write_text_atomic(RunLayout(Path(args.run_dir)).config,
                               yaml.safe_dump(effective, sort_keys=False, allow_unicode=True))
         result = train(settings, rows, args.load_checkpoint or None, args.run_dir, args.stop_step, device,
-                       args.compile, args.attn_implementation)
+                       args.compile, args.attn_implementation, quantization=args.quantization,
+                       gradient_checkpointing=args.gradient_checkpointing)
     except (FileNotFoundError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -13,43 +13,75 @@ import numpy as np
 import torch
 
 from research.llama3.train.param_count import count_parameters
+from research.llama3.train.quantization import quantized_numel
 from research.llama3.train.torch_data import TrainingConfig
 from research.rundir.layout import RunLayout
 
 
-def build_lora_model(base_ckpt: str | None, dims, pet_config: dict, dtype, attn_implementation: str = "sdpa"):
-    """A ``peft.PeftModel`` (train mode) around a transformers Llama with the base weights.
+def _check_hf_dims(base_dir: str, dims) -> None:
+    """Refuse an HF directory whose ``config.json`` dims differ from the YAML's (names the differences)."""
+    from transformers import AutoConfig
+
+    from research.llama3.config.model_config import LlamaDims
+
+    found = LlamaDims.from_hf_config(AutoConfig.from_pretrained(base_dir)).to_dict()
+    # Token ids and the position limit are run-time settings; the YAML's apply.
+    differ = {k: (v, found[k]) for k, v in dims.to_dict().items()
+              if v != found[k] and k not in ("bos_token_id", "eos_token_id", "pad_token_id", "max_position")}
+    if differ:
+        raise ValueError(f"{base_dir}: config.json dims differ from the YAML's model_config (yaml, hf): {differ}")
+
+
+def build_lora_model(base_ckpt: str | None, dims, pet_config: dict, dtype, attn_implementation: str = "sdpa",
+                     quantization: str = "none", device: str = "cpu", gradient_checkpointing: bool = False):
+    """A ``peft.PeftModel`` (train mode) around a transformers Llama or Qwen2 with the base weights.
 
     Args:
         base_ckpt: MindFormers base checkpoint; or a HF directory (``convert_hf to_hf``), loaded straight
-            in ``dtype``, which spares each torchrun process a float32 copy of the model in host
-            memory; or None for random weights (smoke runs).
+            in ``dtype`` (or quantized while loading), which spares each torchrun process a float32 copy
+            of the model in host memory; or None for random weights (smoke runs).
         dims: ``LlamaDims``.
         pet_config: MindFormers ``pet_config`` (see ``peft_adapter.peft_lora_config``).
-        dtype: torch dtype of the base weights; LoRA weights stay float32 (PEFT's adapter autocast).
+        dtype: torch dtype of the base weights (the compute dtype of quantized ones); LoRA weights stay
+            float32 (PEFT's adapter autocast).
         attn_implementation: transformers attention backend (``sdpa``, ``eager``, ``flex_attention``...).
+        quantization: ``none``, ``nf4`` or ``int8`` (``research.llama3.train.quantization``); a quantized
+            model is placed on ``device`` here and must not be moved or cast afterwards.
+        device: where a quantized base is built (``cpu``, ``cuda:N``).
+        gradient_checkpointing: recompute decoder activations in the backward pass (less memory, slower).
+
+    Raises:
+        ValueError: an HF directory whose dims differ from ``dims``; an unknown ``quantization``.
     """
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from research.llama3.config.model_config import LlamaDims
     from research.llama3.checkpoint.peft_adapter import peft_lora_config
     from research.llama3.checkpoint.to_hf import build_hf_model
+    from research.llama3.train.quantization import QUANTIZATIONS, load_quantized, prepare_for_lora
 
-    if base_ckpt and os.path.isdir(base_ckpt):
-        model = AutoModelForCausalLM.from_pretrained(base_ckpt, dtype=dtype)
-        found = LlamaDims.from_hf_config(model.config).to_dict()
-        # Token ids and the position limit are run-time settings; the YAML's apply.
-        differ = {k: (v, found[k]) for k, v in dims.to_dict().items()
-                  if v != found[k] and k not in ("bos_token_id", "eos_token_id", "pad_token_id", "max_position")}
-        if differ:
-            raise ValueError(f"{base_ckpt}: config.json dims differ from the YAML's model_config (yaml, hf): {differ}")
-    elif base_ckpt:
-        model = build_hf_model(base_ckpt, dims)
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
+    is_dir = bool(base_ckpt) and os.path.isdir(base_ckpt)
+    if is_dir:
+        _check_hf_dims(base_ckpt, dims)
+    if quantization != "none" and is_dir:
+        model = load_quantized(base_ckpt, quantization, dtype, device, attn_implementation)
     else:
-        model = AutoModelForCausalLM.from_config(dims.to_hf_config())
-    model.config._attn_implementation = attn_implementation
-    model = model.to(dtype)
+        if is_dir:
+            model = AutoModelForCausalLM.from_pretrained(base_ckpt, dtype=dtype)
+        elif base_ckpt:
+            model = build_hf_model(base_ckpt, dims)
+        else:
+            model = AutoModelForCausalLM.from_config(dims.to_hf_config())
+        model.config._attn_implementation = attn_implementation
+        model = model.to(dtype)
+        if quantization != "none":
+            model = load_quantized(model, quantization, dtype, device, attn_implementation)
+    if quantization != "none":
+        model = prepare_for_lora(model, gradient_checkpointing)
+    elif gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return get_peft_model(model, peft_lora_config(pet_config, dims.num_layers), autocast_adapter_dtype=True).train()
 
 
@@ -83,8 +115,12 @@ def dist_info():
 
 def train(settings: TrainingConfig, rows: dict[str, np.ndarray], base_ckpt: str | None, run_dir: str,
           stop_step: int = 0, device: str = "cpu", compile_model: bool = False,
-          attn_implementation: str = "sdpa", log=print) -> dict:
+          attn_implementation: str = "sdpa", log=print, quantization: str = "none",
+          gradient_checkpointing: bool = False) -> dict:
     """Train LoRA on ``rows`` (from ``unpacked_rows``/``packed_rows``) and write the run-dir outputs.
+
+    ``quantization`` (``none``, ``nf4``, ``int8``) quantizes the frozen base (QLoRA; see
+    ``research.llama3.train.quantization``); ``gradient_checkpointing`` recomputes activations in the backward.
 
     Returns:
         ``{"steps", "final_loss", "adapter_dir", "lora_ckpt"}`` (``lora_ckpt`` None when MindSpore is absent).
@@ -116,8 +152,12 @@ def train(settings: TrainingConfig, rows: dict[str, np.ndarray], base_ckpt: str 
 
     dtype = torch.float32 if device == "cpu" else getattr(torch, settings.compute_dtype)
     dims = LlamaDims.from_mindformers(settings.model_config)
-    peft_model = build_lora_model(base_ckpt, dims, settings.pet_config, dtype, attn_implementation).to(dev)
-    counts = count_parameters((p.numel(), p.requires_grad) for p in peft_model.parameters())
+    peft_model = build_lora_model(base_ckpt, dims, settings.pet_config, dtype, attn_implementation,
+                                  quantization, str(dev), gradient_checkpointing)
+    if quantization == "none":
+        peft_model = peft_model.to(dev)  # a quantized base is built on its device
+    # A 4-bit weight counts its original elements, so the figures do not depend on --quantization.
+    counts = count_parameters((quantized_numel(p), p.requires_grad) for p in peft_model.parameters())
     if compile_model:
         # The decoder only: the loss's boolean indexing has data-dependent shapes.
         peft_model.base_model.model.model.compile()
