@@ -215,7 +215,7 @@ def test_rounding_quotas_and_contamination(corpus, tmp_path):
 def test_tianchi_with_teacher_and_thinking_style(shared_file, tmp_path):
     train = shared_file("tianchi_logic/round1_train_data.jsonl")
     test = shared_file("tianchi_logic/round1_test_data.jsonl")
-    from test_preprocess_teacher import Teacher
+    from tests.preprocess.test_preprocess_teacher import Teacher
 
     # Keep it small: the first 20 problems of each file.
     small_train, small_test = tmp_path / "train.jsonl", tmp_path / "test.jsonl"

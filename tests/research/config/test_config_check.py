@@ -136,7 +136,9 @@ def test_finetune_refuses_before_reading_data(tmp_path, capsys):
     from research.llama3.train import finetune
 
     bad = _child(tmp_path, "model:\n  model_config:\n    seq_lenght: 256\n")
-    rc = finetune.main(["--config", str(bad), "--train_dataset", str(tmp_path / "absent.mindrecord"),
+    # The dataset exists (empty): the YAML must be refused before it is read.
+    (tmp_path / "unread.mindrecord").write_bytes(b"")
+    rc = finetune.main(["--config", str(bad), "--train_dataset", str(tmp_path / "unread.mindrecord"),
                         "--output_dir", str(tmp_path / "out"), "--run_dir", str(tmp_path / "run")])
     assert rc == 2
     assert f"{bad}:4: model.model_config.seq_lenght: unknown key in LlamaConfig's parameters (did you mean " \

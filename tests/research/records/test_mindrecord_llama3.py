@@ -91,5 +91,7 @@ def test_real_records_written_and_read_back(llama3, contest, tmp_path):
     assert report["pad_share_packed"] < report["pad_share_unpacked"]
     first = rows[0]["input_ids"]
     n_first = int(np.flatnonzero(first == EOS)[0]) + 1
-    want, _ = mindformers_record(hf, contest[0]["problem"], contest[0]["solution"], n_first)
-    assert first[:n_first].tolist() == want
+    # Records are packed longest first (first-fit decreasing), so the first sample of the first record
+    # is one of the 300, not necessarily the first: it must equal that item's MindFormers record.
+    assert any(first[:n_first].tolist() == mindformers_record(hf, it["problem"], it["solution"], n_first)[0]
+               for it in contest[:300])
