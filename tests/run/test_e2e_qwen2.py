@@ -15,7 +15,7 @@ import pytest
 from research.rundir.layout import RunLayout
 from research.rundir.manifest import Manifest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs" / "tiny" / "finetune_lora_cpu_qwen2.yaml"
 pytestmark = pytest.mark.e2e
 
