@@ -50,9 +50,10 @@ def top_p_probs(logits: np.ndarray, temperature: float, top_p: float) -> np.ndar
         # A token is kept when the mass of the tokens ranked above it is still below top_p,
         # so the top token always survives.
         mass_before = np.cumsum(sorted_p, axis=-1) - sorted_p
-        # The tolerance: cumsum-then-subtract rounds, so 0.5 + 0.3 can come out a hair under 0.8 and
-        # keep a token after the mass has already reached top_p.
-        keep_sorted = mass_before < top_p - 1e-9
+        # The relative tolerance: cumsum-then-subtract rounds, so 0.5 + 0.3 can come out a hair under
+        # 0.8 and keep a token after the mass has already reached top_p (relative, so a tiny top_p
+        # still keeps the top token, whose mass before is 0).
+        keep_sorted = mass_before < top_p * (1 - 1e-9)
         keep = np.zeros_like(keep_sorted)
         np.put_along_axis(keep, order, keep_sorted, axis=-1)
         probs = np.where(keep, probs, 0.0)
