@@ -134,7 +134,9 @@ def dry_runner(dry_work):
     def run(path):
         if path in done:
             return done[path]
-        dry = work / f"dry_{path.stem}.yaml"
+        # configs/llama3/ and configs/qwen2_5/ share file names: the family folder keeps their runs apart
+        name = f"{path.parent.name}_{path.stem}"
+        dry = work / f"dry_{name}.yaml"
         config = write_dry_run_yaml(str(path), str(dry))
         seq = config["model"]["model_config"]["seq_length"]
         kind = _tokenizer_type(path)
@@ -148,7 +150,7 @@ def dry_runner(dry_work):
         base = work / f"base_{kind}_{mc['hidden_size']}.ckpt"
         if not base.exists():
             _run(["-m", "research.llama3.checkpoint.random_init", "--config", dry, "--output", base], env)
-        run_dir = work / path.stem
+        run_dir = work / name
         proc = _run(["-m", "research.llama3.train.finetune", "--config", dry, "--train_dataset", records,
                      "--load_checkpoint", base, "--output_dir", run_dir / "output", "--run_dir", run_dir,
                      "--stop_step", "2"], env)
