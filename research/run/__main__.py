@@ -15,10 +15,14 @@ from pathlib import Path
 from preprocess.logic import STYLES
 from research.rundir.layout import RunLayout
 from research.rundir.manifest import Manifest
+from research.run.base_file import BASE_FILE_OPTIONS, base_file_option, derive_config
 from research.run.settings import (BACKENDS, COT_STYLES, EVAL_BACKENDS, QUANTIZATIONS, TARGET_STYLES, TASKS,
                                    RunSettings, SettingsError, check_option_conflicts, config_path_for, resolve,
                                    resume_options_conflict)
-from research.run import stages
+from research.run.stages.base import base_checkpoint
+from research.run.stages.common import Run, StageFailed, config_problems
+from research.run.stages.evaluate import EvalStep, before_after, math_steps, stage_eval
+from research.run.stages.pipeline import finetune
 from preprocess.cli import Parser
 
 FINETUNE_HELP = """\
@@ -74,10 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--load_checkpoint", metavar="CKPT",
                     help="base checkpoint in MindFormers names (default: the embedded SmolLM2, converted once; "
                          "required for a YAML of another model)")
+    base = ft.add_argument_group("base model from a file (family, Llama or Qwen2, read from it; converted once "
+                                 "into .cache/base/; without --config the run's YAML is derived from it)")
+    base.add_argument("--base_gguf", metavar="FILE",
+                      help="a llama.cpp GGUF (any quantization gguf-py dequantizes; its embedded tokenizer)")
+    base.add_argument("--base_hf", metavar="DIR",
+                      help="a HF safetensors directory with config.json (and its tokenizer files)")
     ft.add_argument("--vocab_file", metavar="FILE",
                     help="tokenizer file (Meta's tokenizer.model for Llama 3) for MindRecord and evaluation; "
                          "overrides the YAML's processor.tokenizer.vocab_file")
-    ft.add_argument("--template", help="chat template of the records and eval prompts (default vicuna_nosys)")
+    ft.add_argument("--template", help="chat template of the records and eval prompts (default vicuna_nosys; "
+                                       "chatml for a Qwen2 --base_gguf/--base_hf)")
     ft.add_argument("--no_packing", action="store_true",
                     help="one sample per MindRecord record (default with the MindFormers backend: consecutive "
                          "samples packed into a record, attention kept inside each sample)")
@@ -160,10 +171,10 @@ def _layout(args) -> RunLayout:
 SETTING_OPTIONS = ("data", "eval_data", "config", "load_checkpoint", "vocab_file", "template", "task", "num_samples",
                    "eval_size", "stop_step", "max_new_tokens", "seed", "save_steps", "worker_num", "backend",
                    "device", "smoke", "logic_style", "logic_votes", "bags", "bag_fraction",
-                   "target_style", "cot_style", "eval_limit", "no_packing", "quantization")
+                   "target_style", "cot_style", "eval_limit", "no_packing", "quantization", *BASE_FILE_OPTIONS)
 
 
-def prepare_finetune(args) -> stages.Run:
+def prepare_finetune(args) -> Run:
     """Resolve settings (or read them back for ``--resume``) and open the run's manifest.
 
     Raises:
@@ -183,17 +194,27 @@ def prepare_finetune(args) -> stages.Run:
         settings = RunSettings.from_dict(manifest.settings)
         if settings.backend == "torch":
             raise SettingsError("--resume is not supported with --backend torch (the run's backend)")
-        return stages.Run(layout, manifest, settings, resume=True)
+        return Run(layout, manifest, settings, resume=True)
     check_option_conflicts(options)  # before the config check's MindFormers import, which takes seconds
-    problems = stages.config_problems(config_path_for(options))
+    layout = _layout(args)
+    base_option = base_file_option(options)
+    if base_option and not options["config"]:  # the run's YAML, derived from the base file
+        path = options[base_option]
+        if not Path(path).exists():
+            raise SettingsError(f"--{base_option} {path}: no such file or directory")
+        try:
+            options["config"] = str(derive_config(BASE_FILE_OPTIONS[base_option], path, config_path_for(options),
+                                                  layout.base_config))
+        except (OSError, ValueError) as exc:
+            raise SettingsError(f"--{base_option} {path}: {exc}") from None
+    problems = config_problems(config_path_for(options))
     if problems:
         raise SettingsError(f"the MindFormers config has problems (research.llama3.config.config_check):\n{problems}")
     settings = resolve(options)
-    layout = _layout(args)
-    return stages.Run(layout, Manifest.create(layout, settings.to_dict()), settings)
+    return Run(layout, Manifest.create(layout, settings.to_dict()), settings)
 
 
-def eval_steps(args, run: stages.Run) -> list[stages.EvalStep]:
+def eval_steps(args, run: Run) -> list[EvalStep]:
     """The evaluation steps scripts/eval.sh asked for.
 
     Each item set has its own output directory, so no evaluation replaces another silently: the run's
@@ -208,15 +229,15 @@ def eval_steps(args, run: stages.Run) -> list[stages.EvalStep]:
     if Path(math_items).is_file():
         name = "math" if math_items == own_items else f"math_{Path(math_items).stem}"
         steps += [replace(step, name=name) for step in
-                  stages.math_steps(s, math_items, args.max_new_tokens, args.batch_size)]
+                  math_steps(s, math_items, args.max_new_tokens, args.batch_size)]
     else:
         print(f"== math: no items ({math_items} does not exist; give --math FILE)")
     for squad in args.squad:
-        steps += stages.before_after(f"base_{Path(squad).stem}", "eval.base", "--squad", squad,
+        steps += before_after(f"base_{Path(squad).stem}", "eval.base", "--squad", squad,
                                      ("--batch_size", args.batch_size), template=False)
     if args.logic:
         votes = ("--num_samples", args.logic_votes) if args.logic_votes else ()
-        steps += stages.before_after(f"logic_{Path(args.logic).stem}", "eval.logic", "--items", args.logic,
+        steps += before_after(f"logic_{Path(args.logic).stem}", "eval.logic", "--items", args.logic,
                                      ("--style", s.logic_style, "--max_new_tokens", args.max_new_tokens,
                                       "--batch_size", args.batch_size, *votes),
                                      baseline=False)
@@ -228,17 +249,17 @@ def eval_steps(args, run: stages.Run) -> list[stages.EvalStep]:
 def run_eval(args) -> int:
     layout = RunLayout(Path(args.run_dir).resolve())
     manifest = Manifest.require(layout)
-    run = stages.Run(layout, manifest, RunSettings.from_dict(manifest.settings))
+    run = Run(layout, manifest, RunSettings.from_dict(manifest.settings))
     for path, what in ((layout.lora, "the run's LoRA checkpoint"),
                        *((Path(f), "input file") for f in [args.math, args.logic, *args.squad] if f)):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: {what} not found")
-    base = stages.base_checkpoint(run.settings, layout)
+    base = base_checkpoint(run.settings, layout)
     if not base.is_file():
         raise FileNotFoundError(f"{base}: the run's base checkpoint (run.json settings) not found")
     for step in eval_steps(args, run):
         print(f"== {step.name} ({step.model}): {step.items}")
-        stages.stage_eval(run, step, base, backend=args.backend, template=args.template, limit=args.limit)
+        stage_eval(run, step, base, backend=args.backend, template=args.template, limit=args.limit)
     print(f"== done: {layout.root / 'eval'}")
     return 0
 
@@ -252,13 +273,13 @@ def main(argv: list[str] | None = None) -> int:
         run = prepare_finetune(args)
     except (SettingsError, FileNotFoundError, ValueError) as exc:
         parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
-    except stages.StageFailed as exc:
+    except StageFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"run directory: {run.layout.root}")
     try:
-        report = stages.finetune(run)
-    except stages.StageFailed as exc:
+        report = finetune(run)
+    except StageFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

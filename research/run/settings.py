@@ -6,6 +6,11 @@ Rules (each has a unit test in tests/run/test_run_settings.py):
 - ``--resume``/``--save_steps`` with ``--backend torch``: an error (torch_finetune has no checkpoint resume).
 - ``--config`` without ``--load_checkpoint``: the embedded SmolLM2 weights are used only when the YAML
   has SmolLM2-135M's dimensions; any other YAML is an error (``--smoke``: seeded random weights).
+- ``--base_gguf FILE`` / ``--base_hf DIR``: the base model from a file, its family (Llama or Qwen2) read from
+  it (``research.run.base_file``); each excludes the other, ``--load_checkpoint`` and ``--smoke``. Without
+  ``--config`` the run trains on a YAML derived from the file (``logs/<run-id>/base_model.yaml``); a given
+  ``--config`` must have the file's dims (the error names every key that differs). The template defaults
+  to chatml for a Qwen2 file.
 - ``--device cuda`` means the torch backend; with an explicit ``--backend mindformers`` it is an error.
 - ``--quantization nf4|int8`` (QLoRA, research/llama3/train/quantization.py) means the torch backend too; with an
   explicit ``--backend mindformers`` it is an error (MindFormers trains unquantized bases only).
@@ -38,6 +43,7 @@ from preprocess.readers import read_records
 from preprocess.templates import TEMPLATES
 from research.llama3.config.model_config import eval_backend_for, read_config, read_model_config
 from research.llama3.train.quantization import QUANTIZATIONS
+from research.run.base_file import BASE_FILE_OPTIONS, FAMILY_TEMPLATES, base_file_option, check_fits, file_key
 from research.rundir.layout import (DEFAULT_CONFIG, LOGIC_CONFIG, SMOKE_CONFIG, SMOKE_CONFIG_DP2,
                                  SMOKE_LOGIC_CONFIG)
 
@@ -69,7 +75,9 @@ class RunSettings:
     """Everything that decides a run's outputs; recorded as ``settings`` in ``run.json``.
 
     Paths are absolute strings. ``base_source`` is ``given`` (``--load_checkpoint``), ``random_init``
-    (``--smoke``) or ``smollm2_gguf`` (the embedded GGUF converted once into .cache/base/).
+    (``--smoke``), ``smollm2_gguf`` (the embedded GGUF converted once into .cache/base/), or ``gguf`` /
+    ``hf`` (``--base_gguf`` / ``--base_hf``: ``base_file``, converted once into .cache/base/ under
+    ``base_file_key``, its sha256 or stamps: ``research.run.base_file.file_key``).
     ``logic_input``: the input has Tianchi logic records (``--task logic``, or detected under ``auto``).
     ``logic_votes``: ``eval.logic --num_samples`` (None: its CPU/accelerator default).
     ``bags``: adapters trained on ``bag_fraction`` random subsets (0: none), each in ``bags/bag_NN/``.
@@ -108,6 +116,8 @@ class RunSettings:
     eval_limit: int | None = None
     packing: bool = False
     quantization: str = "none"
+    base_file: str | None = None
+    base_file_key: str | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -152,6 +162,7 @@ def check_option_conflicts(options: dict) -> str:
         SettingsError: naming both options.
     """
     given = _given(options)
+    check_base_options(given)
     device = given.get("device", DEFAULTS["device"])
     quantization = given.get("quantization", DEFAULTS["quantization"])
     if quantization not in QUANTIZATIONS:
@@ -186,6 +197,18 @@ def check_option_conflicts(options: dict) -> str:
         raise SettingsError("--corpus_size sizes the generated corpus; with --data nothing is generated")
     check_logic_options(given)
     return backend
+
+
+def check_base_options(given: dict) -> None:
+    """``--base_gguf``/``--base_hf`` choose the base model, as ``--load_checkpoint`` and ``--smoke``'s
+    random weights do: one of them at most (no files read).
+
+    Raises:
+        SettingsError: naming both options.
+    """
+    chosen = [k for k in (*BASE_FILE_OPTIONS, "load_checkpoint", "smoke") if k in given]
+    if len(chosen) > 1 and chosen[0] in BASE_FILE_OPTIONS:
+        raise SettingsError(f"--{chosen[0]} and --{chosen[1]} both choose the base model: give one of them")
 
 
 def check_logic_options(given: dict) -> None:
@@ -287,7 +310,15 @@ def resolve(options: dict) -> RunSettings:
         raise SettingsError(f"--config {config_path}: no model.model_config.seq_length") from None
 
     load_checkpoint = _existing(given.get("load_checkpoint"), "--load_checkpoint")
-    if load_checkpoint:
+    base_option, base_file, base_key, family = base_file_option(given), None, None, None
+    if base_option:
+        base_file = _existing(given[base_option], f"--{base_option}")
+        try:
+            family = check_fits(config, config_path, base_option, base_file).family
+        except (OSError, ValueError) as exc:
+            raise SettingsError(str(exc)) from None
+        base_source, base_key = BASE_FILE_OPTIONS[base_option], file_key(BASE_FILE_OPTIONS[base_option], base_file)
+    elif load_checkpoint:
         base_source = "given"
     elif smoke:
         base_source = "random_init"
@@ -304,7 +335,7 @@ def resolve(options: dict) -> RunSettings:
         raise SettingsError(f"--config {config_path} has processor.tokenizer.vocab_file '' ({tokenizer['type']}): "
                             f"give {needs[tokenizer['type']]} with --vocab_file")
 
-    template = pick("template")
+    template = given.get("template") or FAMILY_TEMPLATES.get(family) or defaults["template"]
     if template not in TEMPLATES:
         raise SettingsError(f"--template {template!r} unknown; known: {', '.join(sorted(TEMPLATES))}")
     for name, known in (("target_style", TARGET_STYLES), ("cot_style", COT_STYLES)):
@@ -326,7 +357,8 @@ def resolve(options: dict) -> RunSettings:
         logic_votes=given.get("logic_votes"), bags=pick("bags"), bag_fraction=pick("bag_fraction"), smoke=smoke,
         target_style=pick("target_style"), cot_style=pick("cot_style"), quantization=pick("quantization"),
         eval_limit=given.get("eval_limit", pick("eval_size") if eval_data else None),
-        packing=dense_attention(config) and backend == "mindformers" and not given.get("no_packing"))
+        packing=dense_attention(config) and backend == "mindformers" and not given.get("no_packing"),
+        base_file=base_file, base_file_key=base_key)
 
 
 def resume_options_conflict(options: dict) -> list[str]:

@@ -16,8 +16,10 @@ LOGIC_CONFIG = ROOT / "configs" / "smollm2_135m" / "finetune_lora_cpu_seq512.yam
 SMOKE_LOGIC_CONFIG = ROOT / "configs" / "tiny" / "finetune_lora_cpu_seq512.yaml"
 SMOKE_CONFIG = ROOT / "configs" / "tiny" / "finetune_lora_cpu.yaml"
 SMOKE_CONFIG_DP2 = ROOT / "configs" / "tiny" / "finetune_lora_cpu_dp2.yaml"
-# The embedded SmolLM2 GGUF converted once to MindFormers names and reused by later runs.
-DEFAULT_BASE_CKPT = ROOT / ".cache" / "base" / "smollm2_135m.ckpt"
+# Base models converted once to MindFormers names and reused by later runs: the embedded SmolLM2 GGUF,
+# and --base_gguf/--base_hf files (research.run.base_file.converted_checkpoint).
+BASE_CACHE = ROOT / ".cache" / "base"
+DEFAULT_BASE_CKPT = BASE_CACHE / "smollm2_135m.ckpt"
 # python -m preprocess --config for the generated corpus (no --data): its training quotas.
 GENERATED_CORPUS_PREPROCESS = ROOT / "configs" / "preprocess" / "generated_corpus.yaml"
 
@@ -85,6 +87,11 @@ class RunLayout:
     def random_base(self) -> Path:
         """Seeded random base weights (--smoke without --load_checkpoint)."""
         return self.root / "base.ckpt"
+
+    @property
+    def base_config(self) -> Path:
+        """The YAML derived from --base_gguf/--base_hf when no --config is given (research.run.base_file)."""
+        return self.root / "base_model.yaml"
 
     @property
     def output_dir(self) -> Path:

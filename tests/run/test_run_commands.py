@@ -4,8 +4,9 @@ import pytest
 
 from research.rundir.layout import GENERATED_CORPUS_PREPROCESS, ROOT, RunLayout
 from research.run.settings import resolve
-from research.run.stages import (before_after, eval_command, exit_text, math_plan, mindrecord_command,
-                                 preprocess_command)
+from research.run.stages.common import exit_text
+from research.run.stages.data import mindrecord_command, preprocess_command
+from research.run.stages.evaluate import before_after, eval_command, math_plan
 
 pytestmark = pytest.mark.unit
 
@@ -83,7 +84,7 @@ def test_measured_budget_lands_in_the_preprocess_report_once(tmp_path):
     import json
 
     from preprocess.budget import summarize
-    from research.run.stages import BUDGET_HEADING, note_budget
+    from research.run.stages.data import BUDGET_HEADING, note_budget
 
     lay = RunLayout(tmp_path / "run")
     lay.data_dir.mkdir(parents=True)
@@ -103,7 +104,7 @@ def test_measured_budget_lands_in_the_preprocess_report_once(tmp_path):
 
 def test_eval_sh_never_writes_another_item_set_over_the_runs_results(tmp_path):
     from research.run.__main__ import build_parser, eval_steps
-    from research.run.stages import Run
+    from research.run.stages.common import Run
 
     lay = RunLayout(tmp_path / "run")
     lay.eval_items.parent.mkdir(parents=True)

@@ -9,8 +9,9 @@ from research.run.__main__ import main as run_main
 from research.rundir.layout import DEFAULT_CONFIG, LOGIC_CONFIG, SMOKE_CONFIG, SMOKE_LOGIC_CONFIG, RunLayout
 from research.rundir.manifest import Manifest
 from research.run.settings import RunSettings, SettingsError, resolve
-from research.run.stages import (Run, StageFailed, eval_command, eval_graders, eval_plan, mindrecord_command,
-                                 preprocess_command)
+from research.run.stages.common import Run, StageFailed
+from research.run.stages.data import mindrecord_command, preprocess_command
+from research.run.stages.evaluate import eval_command, eval_graders, eval_plan
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,8 @@ from research.rundir.layout import RunLayout
 from research.rundir.manifest import Manifest, file_sha256, inputs_key, run_stage
 from research.run.progress import LossFollower
 from research.run.settings import resolve
-from research.run.stages import EVAL_PLANS, eval_plan, train_command
+from research.run.stages.evaluate import EVAL_PLANS, eval_plan
+from research.run.stages.train import train_command
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,8 @@ from research.run.__main__ import main as run_main
 from research.run.eval_cache import cache_key, reuse_or_run
 from research.rundir.layout import RunLayout
 from research.run.settings import RunSettings, SettingsError, resolve
-from research.run.stages import POT_FEWSHOT, eval_command, math_plan, math_steps, preprocess_command
+from research.run.stages.data import preprocess_command
+from research.run.stages.evaluate import POT_FEWSHOT, eval_command, math_plan, math_steps
 
 pytestmark = pytest.mark.unit
 

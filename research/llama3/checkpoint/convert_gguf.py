@@ -106,7 +106,9 @@ def read_gguf(path: str | os.PathLike | None = None) -> tuple[dict[str, np.ndarr
         projections, ``[vocab, hidden]`` for the embedding, ``[hidden]`` for
         norms), q/k rows already un-permuted (Llama only: llama.cpp permutes
         them for the ``llama`` architecture alone). A tied model has no
-        ``lm_head.weight`` entry; a Qwen2 one has q/k/v biases.
+        ``lm_head.weight`` entry, also when the file stores ``output.weight``
+        as a copy of the embedding (``LlamaDims.from_gguf_reader``); a Qwen2
+        one has q/k/v biases.
 
     Raises:
         FileNotFoundError: missing file.
@@ -125,6 +127,8 @@ def read_gguf(path: str | os.PathLike | None = None) -> tuple[dict[str, np.ndarr
 
     tensors: dict[str, np.ndarray] = {}
     for tensor in reader.tensors:
+        if dims.tie_word_embeddings and tensor.name == "output.weight":
+            continue  # a stored copy of the tied embedding (LlamaDims.from_gguf_reader)
         hf_name = _gguf_to_hf_name(tensor.name)
         # GGUF lists dims fastest-first (ggml "ne"); numpy/torch want the reverse.
         shape = tuple(int(d) for d in reversed(tensor.shape))

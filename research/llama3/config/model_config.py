@@ -13,7 +13,7 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from research.llama3.checkpoint.gguf_file import MISSING, gguf_field
+from research.llama3.checkpoint.gguf_file import MISSING, gguf_field, output_copies_embedding
 
 __all__ = ["LlamaDims", "eval_backend_for", "read_config", "read_model_config"]
 
@@ -144,7 +144,11 @@ class LlamaDims:
 
     @classmethod
     def from_gguf_reader(cls, reader) -> "LlamaDims":
-        """Same as ``from_gguf`` for an already open ``gguf.GGUFReader``."""
+        """Same as ``from_gguf`` for an already open ``gguf.GGUFReader``.
+
+        ``tie_word_embeddings``: no ``output.weight`` tensor, or one that is a copy of
+        ``token_embd.weight`` (``gguf_file.output_copies_embedding``: same shape, correlation > 0.999
+        after dequantization); the converters then drop that copy."""
         from research.llama3.checkpoint.qwen2 import FAMILIES, QWEN2
 
         arch = gguf_field(reader, "general.architecture")
@@ -187,8 +191,9 @@ class LlamaDims:
             rms_norm_eps=eps,
             theta=float(meta("rope.freq_base", 10000.0)),
             max_position=int(meta("context_length")),
-            # llama.cpp omits output.weight exactly when the model ties it to the embedding.
-            tie_word_embeddings="output.weight" not in tensor_names,
+            # llama.cpp omits output.weight when the model ties it to the embedding; other writers store
+            # the tied matrix twice (then output.weight correlates > 0.999 with token_embd.weight).
+            tie_word_embeddings="output.weight" not in tensor_names or output_copies_embedding(reader),
             bos_token_id=token_id("bos"),
             eos_token_id=token_id("eos"),
             pad_token_id=token_id("padding"),
