@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Behaviour check for a restructure (docs/architecture.md, "Behaviour check"): runs the default job's
-# data path (generator -> preprocess -> MindRecord, the commands and flags research/run/stages.py uses
+# data path (generator -> preprocess -> MindRecord, the commands and flags research/run/stages/data.py uses
 # with the default settings) into OUT (default /tmp/mathlora_check) and prints the sha256 of every
 # output, so that the same command on two commits can be compared line by line. With --smoke it also
 # runs `bash scripts/finetune.sh --smoke --run_id RUN_ID` and hashes that run's data, MindRecord and

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 pytest_plugins = ["tests.fixtures.smollm2", "tests.fixtures.network", "tests.fixtures.llama3_tokenizer",
-                  "tests.fixtures.qwen2_tokenizer",
+                  "tests.fixtures.qwen2_tokenizer", "tests.fixtures.tiny_qwen2",
                   "tests.fixtures.training"]
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

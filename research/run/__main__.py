@@ -43,6 +43,10 @@ The base model's evaluation is cached in .cache/eval/.
 --smoke changes defaults only (tiny config, 400 samples, 20 eval items, 8 steps, 24 new tokens);
 options given explicitly win. Conflicting options are errors naming both.
 
+--base_gguf FILE / --base_hf DIR train on that base instead (Llama or Qwen2, read from the file; converted
+once into .cache/base/). Without --config the run's YAML (logs/<run-id>/base_model.yaml) is the default CPU
+YAML with the file's dims, ids and tokenizer; a given --config must have the file's dims.
+
 Outputs in logs/<run-id>/: run.json, config.yaml, data/ (items, rejected, report), train.mindrecord,
 loss.jsonl, loss.csv, loss.png, params.json, lora.ckpt, output/ (checkpoints), eval/math_{base,lora}/,
 eval/logic_{base,lora}/ (logic input), bags/bag_NN/ (--bags), report.md, *.log (train.log: the full training output; msrun/worker_<N>.log per rank with --worker_num).

@@ -19,7 +19,7 @@ Rules (each has a unit test in tests/run/test_run_settings.py):
   ``--vocab_file`` when given (a Llama3Tokenizer or Qwen2Tokenizer YAML with an empty ``vocab_file`` needs it).
 - Evaluation runs on MindFormers when the YAML's ``context.device_target`` is Ascend, else transformers.
 - ``--task auto`` (default): logic when an input file has Tianchi records (``preprocess.readers``);
-  which graders run is decided after preprocess from the held-out items (``stages.eval_graders``).
+  which graders run is decided after preprocess from the held-out items (``research.run.stages.evaluate.eval_graders``).
 - Logic input on the embedded SmolLM2 without ``--config`` trains with ``seq_length`` 512
   (configs/smollm2_135m/finetune_lora_cpu_seq512.yaml: 256 fits 22% of Tianchi prompts, 512 80%);
   ``--smoke``: configs/tiny/finetune_lora_cpu_seq512.yaml.
@@ -59,7 +59,7 @@ DEFAULTS = {"num_samples": 3000, "eval_size": 100, "stop_step": 200, "max_new_to
 SMOKE_DEFAULTS = {"num_samples": 400, "eval_size": 20, "stop_step": 8, "max_new_tokens": 24}
 BACKENDS = ("mindformers", "torch")
 EVAL_BACKENDS = ("transformers", "mindformers")
-TASKS = ("auto", "math", "logic")  # research.run.stages.EVAL_PLANS has one plan per grader
+TASKS = ("auto", "math", "logic")  # research.run.stages.evaluate.EVAL_PLANS has one plan per grader
 # Generation budget of eval.logic per logic style: a plain answer is one letter.
 LOGIC_MAX_NEW_TOKENS = {"plain": 16, "thinking": 256}
 # Dimensions that decide whether the embedded SmolLM2 weights fit a YAML.

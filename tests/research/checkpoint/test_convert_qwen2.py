@@ -11,6 +11,7 @@ from research.llama3.checkpoint.convert_hf import convert_mindformers_to_hf, mai
 from research.llama3.checkpoint.qwen2 import model_family
 from research.llama3.checkpoint.to_hf import build_hf_model
 from research.llama3.checkpoint.weight_names import hf_to_ms_name, is_lora_name, ms_to_hf_name
+from tests.fixtures.tiny_qwen2 import write_qwen2_gguf
 
 pytestmark = pytest.mark.integration
 
@@ -104,40 +105,6 @@ def _saved(model, directory):
     return directory
 
 
-def write_qwen2_gguf(hf, path):
-    """A float32 GGUF with llama.cpp's qwen2 layout: ``qwen2.*`` metadata, q/k/v biases, q/k rows as in HF."""
-    import gguf
-
-    c = hf.config
-    writer = gguf.GGUFWriter(str(path), "qwen2")
-    writer.add_block_count(c.num_hidden_layers)
-    writer.add_context_length(c.max_position_embeddings)
-    writer.add_embedding_length(c.hidden_size)
-    writer.add_feed_forward_length(c.intermediate_size)
-    writer.add_head_count(c.num_attention_heads)
-    writer.add_head_count_kv(c.num_key_value_heads)
-    writer.add_rope_freq_base(c.rope_theta)
-    writer.add_layer_norm_rms_eps(c.rms_norm_eps)
-    writer.add_token_list([f"t{i}" for i in range(c.vocab_size)])
-    names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
-             "lm_head.weight": "output.weight"}
-    layer = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-             "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
-             "mlp.down_proj": "ffn_down", "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm"}
-    for name, value in hf.state_dict().items():
-        if name in names:
-            gguf_name = names[name]
-        else:
-            _, _, i, *module, leaf = name.split(".")
-            gguf_name = f"blk.{i}.{layer['.'.join(module)]}.{leaf}"
-        writer.add_tensor(gguf_name, value.numpy().astype(np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
-
-
 def test_qwen2_gguf_keeps_biases_and_unpermuted_rows(conv_tiny_llama, tmp_path):
     t = conv_tiny_llama
     hf = random_qwen2(t, seed=16, tied=False)
@@ -188,3 +155,39 @@ def test_qwen2_tokenizer_pads_apart_from_eos_and_keeps_chatml_tokens(qwen2_token
         tok.encode("7 times 7")
     with pytest.raises(ValueError, match="vocab_file"):
         build_tokenizer({"type": "Qwen2Tokenizer", "vocab_file": ""})
+
+
+@pytest.mark.parametrize("copy", [True, False], ids=["output_copies_embedding", "independent_output"])
+def test_gguf_output_that_copies_the_embedding_is_tied(conv_tiny_llama, tmp_path, copy):
+    """A GGUF storing ``output.weight`` as a Q8_0 copy of ``token_embd.weight`` (plus noise far below the
+    quantization step) is a tied model: dims say tied and the converters drop the copy. An independent
+    ``output.weight`` stays the untied lm_head."""
+    import gguf
+
+    from research.llama3.checkpoint.convert_gguf import convert_gguf_to_mindformers
+    from research.llama3.checkpoint.gguf_file import output_copies_embedding
+    from research.llama3.config.model_config import LlamaDims
+
+    t = conv_tiny_llama
+    hf = random_qwen2(t, seed=19, tied=False)
+    state = {name: value.numpy() for name, value in hf.state_dict().items()}
+    embedding = state["model.embed_tokens.weight"]
+    if copy:
+        state["lm_head.weight"] = embedding + np.random.default_rng(20).normal(0, 1e-4, embedding.shape)
+    path = write_qwen2_gguf(hf, tmp_path / "m.gguf", tensors=state,
+                            quantized={"lm_head.weight": gguf.GGMLQuantizationType.Q8_0})
+    assert output_copies_embedding(gguf.GGUFReader(str(path), "r")) is copy
+    assert LlamaDims.from_gguf(path).tie_word_embeddings is copy
+    tensors, dims = read_gguf(path)
+    assert ("lm_head.weight" in tensors) is not copy
+    if not copy:  # the Q8_0 lm_head, dequantized
+        np.testing.assert_allclose(tensors["lm_head.weight"], state["lm_head.weight"], atol=0.02)
+        return
+    convert_gguf_to_mindformers(path, tmp_path / "base.ckpt")
+    ms_model = load_into_mindformers(t, dims, tmp_path / "base.ckpt")  # every parameter loaded, none left over
+    import torch
+
+    with torch.no_grad():
+        hf.lm_head.weight.copy_(torch.from_numpy(embedding))  # what the tied model computes
+    ids = np.random.default_rng(21).integers(3, 64, size=(1, t.seq))
+    assert t.rel_err(t.logits(ms_model, ids), hf_logits(hf, ids)) < 1e-5
