@@ -65,8 +65,8 @@ def test_a_fitting_config_trains_on_the_file_with_the_family_template(qwen2_gguf
     s = resolve({"config": str(TINY_QWEN2), "base_gguf": str(qwen2_gguf)})
     assert (s.base_source, s.base_file, s.base_file_key) == ("gguf", str(qwen2_gguf), file_sha256(qwen2_gguf))
     assert s.template == "chatml" and s.load_checkpoint is None  # Qwen2's default template
-    assert resolve({"config": str(TINY_QWEN2), "base_gguf": str(qwen2_gguf), "template": "vicuna"}).template == \
-        "vicuna"
+    assert resolve({"config": str(TINY_QWEN2), "base_gguf": str(qwen2_gguf), "template": "vicuna_nosys"}).template == \
+        "vicuna_nosys"
     assert base_checkpoint(s, RunLayout(tmp_path)) == BASE_CACHE / f"gguf-{s.base_file_key[:16]}.ckpt"
     hf = resolve({"config": str(TINY_QWEN2), "base_hf": str(qwen2_hf)})
     assert (hf.base_source, hf.base_file, hf.template) == ("hf", str(qwen2_hf), "chatml")
