@@ -92,4 +92,4 @@ def output_copies_embedding(reader, threshold: float = TIED_CORRELATION, rows_pe
     var_x, var_y = sxx - sx * sx / n, syy - sy * sy / n
     if var_x <= 0 or var_y <= 0:
         return False
-    return (sxy - sx * sy / n) / (var_x * var_y) ** 0.5 > threshold
+    return bool((sxy - sx * sy / n) / (var_x * var_y) ** 0.5 > threshold)
