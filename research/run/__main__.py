@@ -201,21 +201,42 @@ def prepare_finetune(args) -> Run:
         return Run(layout, manifest, settings, resume=True)
     check_option_conflicts(options)  # before the config check's MindFormers import, which takes seconds
     layout = _layout(args)
-    base_option = base_file_option(options)
-    if base_option and not options["config"]:  # the run's YAML, derived from the base file
-        path = options[base_option]
-        if not Path(path).exists():
-            raise SettingsError(f"--{base_option} {path}: no such file or directory")
-        try:
-            options["config"] = str(derive_config(BASE_FILE_OPTIONS[base_option], path, config_path_for(options),
-                                                  layout.base_config))
-        except (OSError, ValueError) as exc:
-            raise SettingsError(f"--{base_option} {path}: {exc}") from None
-    problems = config_problems(config_path_for(options))
-    if problems:
-        raise SettingsError(f"the MindFormers config has problems (research.llama3.config.config_check):\n{problems}")
-    settings = resolve(options)
+    new_run = not layout.root.exists()
+    derived = _derive_base_config(options, layout)
+    try:
+        problems = config_problems(config_path_for(options))
+        if problems:
+            raise SettingsError(f"the MindFormers config has problems (research.llama3.config.config_check):\n"
+                                f"{problems}")
+        settings = resolve(options)
+    except SettingsError:
+        if derived and new_run:  # no trace of a run that never started
+            derived.unlink(missing_ok=True)
+            if not any(layout.root.iterdir()):
+                layout.root.rmdir()
+        raise
     return Run(layout, Manifest.create(layout, settings.to_dict()), settings)
+
+
+def _derive_base_config(options: dict, layout: RunLayout) -> Path | None:
+    """With ``--base_gguf``/``--base_hf`` and no ``--config``: write the run's YAML derived from the file
+    (``research.run.base_file.derive_config``) and make it the ``config`` option; returns its path.
+
+    Raises:
+        SettingsError: the file is missing or unusable (named with its option), or see ``config_path_for``.
+    """
+    option = base_file_option(options)
+    if not option or options["config"]:
+        return None
+    path, template = options[option], config_path_for(options)  # the default CPU YAML (seq512 for logic)
+    if not Path(path).exists():
+        raise SettingsError(f"--{option} {path}: no such file or directory")
+    try:
+        derived = derive_config(BASE_FILE_OPTIONS[option], path, template, layout.base_config)
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"--{option} {path}: {exc}") from None
+    options["config"] = str(derived)
+    return derived
 
 
 def eval_steps(args, run: Run) -> list[EvalStep]:

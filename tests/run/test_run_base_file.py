@@ -99,3 +99,18 @@ def test_run_json_from_before_base_files_still_reads():
         old.pop(name)
     s = RunSettings.from_dict(old)
     assert s.base_source == "smollm2_gguf" and s.base_file is None and s.base_file_key is None
+
+
+def test_a_file_without_a_usable_tokenizer_is_named_before_any_work(qwen2_gguf, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:  # no --config: the YAML would take the GGUF's tokenizer; it has none
+        run_main(["finetune", "--base_gguf", str(qwen2_gguf), "--run_dir", str(tmp_path / "r")])
+    assert exc.value.code == 2 and f"--base_gguf {qwen2_gguf}: " in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_rejected_run_leaves_no_derived_yaml(tiny_qwen2_gguf, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        run_main(["finetune", "--base_gguf", str(tiny_qwen2_gguf), "--template", "nope",
+                  "--run_dir", str(tmp_path / "r")])
+    assert exc.value.code == 2 and "--template 'nope' unknown" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
