@@ -11,7 +11,7 @@ from research.rundir.layout import BASE_CACHE, ROOT, SMOKE_CONFIG, RunLayout
 from research.rundir.manifest import file_sha256
 from research.run.settings import RunSettings, SettingsError, resolve
 from research.run.stages.base import base_checkpoint
-from tests.fixtures.tiny_qwen2 import tiny_qwen2, write_qwen2_gguf
+from tests.fixtures.tiny_qwen2 import tiny_qwen2, tokenizerless_qwen2_gguf
 
 pytestmark = pytest.mark.unit
 
@@ -21,8 +21,7 @@ TINY_QWEN2 = ROOT / "configs" / "tiny" / "finetune_lora_cpu_qwen2.yaml"
 @pytest.fixture(scope="module")
 def qwen2_gguf(tmp_path_factory):
     """A Qwen2 GGUF with the dims of configs/tiny/finetune_lora_cpu_qwen2.yaml (no tokenizer of its own)."""
-    path = tmp_path_factory.mktemp("gguf") / "tiny.gguf"
-    return write_qwen2_gguf(tiny_qwen2(vocab_size=49152, intermediate_size=128, tied=True), path)
+    return tokenizerless_qwen2_gguf(tmp_path_factory.mktemp("gguf") / "tiny.gguf")
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +45,7 @@ def test_base_file_options_exclude_each_other_and_the_other_bases(pair, tmp_path
     assert not (tmp_path / "r").exists()  # no work started
 
 
-def test_a_config_that_does_not_fit_the_file_names_every_key(qwen2_gguf, qwen2_hf, capsys, tmp_path):
+def test_a_config_that_does_not_fit_the_file_names_every_key(qwen2_gguf, qwen2_hf):
     for option, path in (("base_gguf", qwen2_gguf), ("base_hf", qwen2_hf)):
         with pytest.raises(SettingsError, match=f"--config .*finetune_lora_cpu.yaml does not fit --{option}") as exc:
             resolve({"config": str(SMOKE_CONFIG), option: str(path)})  # the tiny Llama
@@ -55,10 +54,6 @@ def test_a_config_that_does_not_fit_the_file_names_every_key(qwen2_gguf, qwen2_h
                     "theta: YAML 10000.0, file 1000000.0", "rms_norm_eps"):
             assert key in message, message
         assert "hidden_size" not in message and "vocab_size" not in message  # those agree
-    with pytest.raises(SystemExit) as exc:
-        run_main(["finetune", "--config", str(SMOKE_CONFIG), "--base_gguf", str(qwen2_gguf),
-                  "--run_dir", str(tmp_path / "r")])
-    assert exc.value.code == 2 and "qkv_has_bias: YAML False, file True" in capsys.readouterr().err
 
 
 def test_a_fitting_config_trains_on_the_file_with_the_family_template(qwen2_gguf, qwen2_hf, tmp_path):
@@ -107,10 +102,3 @@ def test_a_file_without_a_usable_tokenizer_is_named_before_any_work(qwen2_gguf, 
     assert exc.value.code == 2 and f"--base_gguf {qwen2_gguf}: " in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 
-
-def test_a_rejected_run_leaves_no_derived_yaml(tiny_qwen2_gguf, tmp_path, capsys):
-    with pytest.raises(SystemExit) as exc:
-        run_main(["finetune", "--base_gguf", str(tiny_qwen2_gguf), "--template", "nope",
-                  "--run_dir", str(tmp_path / "r")])
-    assert exc.value.code == 2 and "--template 'nope' unknown" in capsys.readouterr().err
-    assert not (tmp_path / "r").exists()
