@@ -32,7 +32,7 @@ from eval.math_accuracy import LLAMA3_8B_PARAMS, accuracy_table, contest_score, 
 from eval.math_items import read_math_items
 from eval.pot import format_failures, score_pot
 from eval.plots import accuracy_by_category, plot_bars
-from preprocess.cli import Parser
+from preprocess.cli import Parser, run_main
 from eval.model_args import (add_model_args, add_template_arg, load_model, make_generator, model_source,
                              positive_int, prompt_template)
 
@@ -183,10 +183,7 @@ def _report(metrics: dict, baseline: dict | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    done = run_with_baseline(run, args)
-    if done is None:
-        return 1
-    metrics, baseline = done
+    metrics, baseline = run_with_baseline(run, args)
     print(accuracy_table(metrics, baseline), end="")
     print(f"rule={metrics['rule']} mode={metrics['mode']}  "
           f"predictions: {metrics['predictions_file']}  metrics: {metrics['metrics_file']}")
@@ -196,4 +193,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))
