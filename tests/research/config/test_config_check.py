@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from preprocess.cli import run_main
 from research.llama3.config import config_schema
 from research.llama3.config.config_check import ConfigError, Problem, check_config, resolved_config, validate_config
 
@@ -138,8 +139,8 @@ def test_finetune_refuses_before_reading_data(tmp_path, capsys):
     bad = _child(tmp_path, "model:\n  model_config:\n    seq_lenght: 256\n")
     # The dataset exists (empty): the YAML must be refused before it is read.
     (tmp_path / "unread.mindrecord").write_bytes(b"")
-    rc = finetune.main(["--config", str(bad), "--train_dataset", str(tmp_path / "unread.mindrecord"),
-                        "--output_dir", str(tmp_path / "out"), "--run_dir", str(tmp_path / "run")])
+    rc = run_main(finetune.main, ["--config", str(bad), "--train_dataset", str(tmp_path / "unread.mindrecord"),
+                                  "--output_dir", str(tmp_path / "out"), "--run_dir", str(tmp_path / "run")])
     assert rc == 2
     assert f"{bad}:4: model.model_config.seq_lenght: unknown key in LlamaConfig's parameters (did you mean " \
            f"'seq_length'?)" in capsys.readouterr().err
