@@ -141,10 +141,10 @@ def run(args: argparse.Namespace, baseline: dict | None = None) -> dict:
         metrics["trainable"] = args.trainable
         metrics["contest_score"] = contest_score(metrics["overall"]["accuracy"], args.trainable)
     elif args.config:
+        from research.llama3.config.config_check import model_yaml
         from research.llama3.train.param_count import lora_param_counts
-        from eval.model_args import read_model_config
 
-        counts = lora_param_counts(read_model_config(args.config))
+        counts = lora_param_counts(model_yaml(args.config).model_config)
         # The run's own counts; the contest itself divides by Llama3-8B's 8,030M. Without an adapter
         # the model trains nothing, whatever LoRA the YAML describes (the run report's "before").
         trainable = counts["trainable"] if args.lora_checkpoint else 0

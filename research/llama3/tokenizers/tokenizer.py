@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable
 
-from research.llama3.config.config_check import KNOWN_TOKENIZER_TYPES, resolved_config, validate_config
+from research.llama3.config.config_check import KNOWN_TOKENIZER_TYPES, ModelYaml, model_yaml
 
 
 def _hf_encode(hf, text: str) -> list[int]:
@@ -109,12 +109,16 @@ def tokenizer_from_config(config_path: str, model_file: str | None = None) -> To
         config_check.ConfigError: the YAML does not match the MindFormers 1.9 schema.
         KeyError: the YAML has no ``processor.tokenizer`` section.
     """
-    validate_config(config_path)
-    config = resolved_config(config_path)
+    return tokenizer_from_yaml(model_yaml(config_path), model_file)
+
+
+def tokenizer_from_yaml(checked: ModelYaml, model_file: str | None = None) -> Tokenizer:
+    """:func:`tokenizer_from_config` of a YAML already checked and resolved."""
+    config = checked.config
     try:
         spec = config["processor"]["tokenizer"]
     except (KeyError, TypeError):
-        raise KeyError(f"{config_path}: no processor.tokenizer section naming the model's tokenizer") from None
+        raise KeyError(f"{checked.path}: no processor.tokenizer section naming the model's tokenizer") from None
     tokenizer = build_tokenizer(spec, model_file)
     pad = ((config.get("model") or {}).get("model_config") or {}).get("pad_token_id")
     if pad is not None:
