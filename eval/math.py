@@ -4,7 +4,7 @@ Either score an existing predictions file or generate the predictions with a mod
 ``predictions.jsonl`` (each item plus ``generation``, ``extracted``, ``correct``; re-scorable with
 ``--predictions``), ``rejected_predictions.jsonl`` (bad lines of ``--predictions`` with file, line and
 reason, :mod:`eval.predictions`) and ``metrics.json`` to ``--output_dir``, atomically, and prints the
-Markdown accuracy table. Exit status 1 when ``--predictions`` is empty or none of its ids matches an
+Markdown accuracy table. Exit status 2 when ``--predictions`` is empty or none of its ids matches an
 item; a partial match is a warning with counts.
 
 Model options and loading are shared with the other evaluation CLIs (:mod:`eval.model_args`).
