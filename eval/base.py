@@ -20,7 +20,7 @@ from eval.model_args import add_model_args, make_generator, model_source, positi
 from eval.plots import plot_bars
 from eval.squad import read_first_questions, render_prompt, retention, score_squad
 from preprocess.atomic import write_json_atomic, write_jsonl_atomic, write_text_atomic
-from preprocess.cli import Parser
+from preprocess.cli import Parser, run_main
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,10 +99,7 @@ def _flat(metrics: dict) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    done = run_with_baseline(run, args)
-    if done is None:
-        return 1
-    metrics, _ = done
+    metrics, _ = run_with_baseline(run, args)
     print(_table(metrics), end="")
     if "pass" in metrics:
         print(f"90% rule: {'PASS' if metrics['pass'] else 'FAIL'}")
@@ -111,4 +108,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import os
 
+from preprocess.cli import UserError, reported_as
+
 
 def read_jsonl(path: str | os.PathLike, limit: int | None = None, with_lines: bool = False) -> list:
     """Read up to ``limit`` JSON objects from a JSONL file, skipping blank lines.
@@ -49,18 +51,13 @@ def read_json(path: str | os.PathLike | None):
             raise ValueError(f"{path}: not valid JSON ({exc.msg})") from None
 
 
-def run_with_baseline(run, args) -> tuple[dict, dict | None] | None:
+def run_with_baseline(run, args) -> tuple[dict, dict | None]:
     """CLI helper: read ``args.baseline`` (optional metrics.json) first, so that a bad path costs no
     generation run, then return ``(run(args, baseline), baseline)``.
 
-    Bad input (OSError, ValueError, KeyError from either step) is printed as ``error: ...`` on
-    stderr and ``None`` is returned, for the caller to exit with status 1.
+    Raises:
+        UserError: bad input (OSError, ValueError, KeyError from either step), for ``run_main``.
     """
-    import sys
-
-    try:
+    with reported_as(UserError, OSError, ValueError, KeyError):
         baseline = read_json(args.baseline)
         return run(args, baseline), baseline
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return None

@@ -37,7 +37,7 @@ from eval.model_args import (add_model_args, add_sampling_args, add_template_arg
 from eval.plots import plot_bars
 from eval.sampling import Sampling
 from preprocess.atomic import write_json_atomic, write_jsonl_atomic, write_text_atomic
-from preprocess.cli import Parser
+from preprocess.cli import Parser, UserError, reported_as, run_main
 
 DEFAULT_VOTES = {"cpu": 3, "accelerator": 5}
 
@@ -214,15 +214,12 @@ def _report(metrics: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+    with reported_as(UserError, OSError, ValueError, KeyError):
         metrics = run(args)
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     print(accuracy_table(metrics), end="")
     print(f"submission: {metrics['submission_file']}  report: {metrics['report_file']}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

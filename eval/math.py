@@ -4,7 +4,7 @@ Either score an existing predictions file or generate the predictions with a mod
 ``predictions.jsonl`` (each item plus ``generation``, ``extracted``, ``correct``; re-scorable with
 ``--predictions``), ``rejected_predictions.jsonl`` (bad lines of ``--predictions`` with file, line and
 reason, :mod:`eval.predictions`) and ``metrics.json`` to ``--output_dir``, atomically, and prints the
-Markdown accuracy table. Exit status 1 when ``--predictions`` is empty or none of its ids matches an
+Markdown accuracy table. Exit status 2 when ``--predictions`` is empty or none of its ids matches an
 item; a partial match is a warning with counts.
 
 Model options and loading are shared with the other evaluation CLIs (:mod:`eval.model_args`).
@@ -32,7 +32,7 @@ from eval.math_accuracy import LLAMA3_8B_PARAMS, accuracy_table, contest_score, 
 from eval.math_items import read_math_items
 from eval.pot import format_failures, score_pot
 from eval.plots import accuracy_by_category, plot_bars
-from preprocess.cli import Parser
+from preprocess.cli import Parser, run_main
 from eval.model_args import (add_model_args, add_template_arg, load_model, make_generator, model_source,
                              positive_int, prompt_template)
 
@@ -141,10 +141,10 @@ def run(args: argparse.Namespace, baseline: dict | None = None) -> dict:
         metrics["trainable"] = args.trainable
         metrics["contest_score"] = contest_score(metrics["overall"]["accuracy"], args.trainable)
     elif args.config:
+        from research.llama3.config.config_check import model_yaml
         from research.llama3.train.param_count import lora_param_counts
-        from eval.model_args import read_model_config
 
-        counts = lora_param_counts(read_model_config(args.config))
+        counts = lora_param_counts(model_yaml(args.config).model_config)
         # The run's own counts; the contest itself divides by Llama3-8B's 8,030M. Without an adapter
         # the model trains nothing, whatever LoRA the YAML describes (the run report's "before").
         trainable = counts["trainable"] if args.lora_checkpoint else 0
@@ -183,10 +183,7 @@ def _report(metrics: dict, baseline: dict | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    done = run_with_baseline(run, args)
-    if done is None:
-        return 1
-    metrics, baseline = done
+    metrics, baseline = run_with_baseline(run, args)
     print(accuracy_table(metrics, baseline), end="")
     print(f"rule={metrics['rule']} mode={metrics['mode']}  "
           f"predictions: {metrics['predictions_file']}  metrics: {metrics['metrics_file']}")
@@ -196,4 +193,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -33,11 +33,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from eval.sampling import Sampling, greedy, sample
+
+if TYPE_CHECKING:
+    from research.llama3.config.config_check import ModelYaml
 
 # Settings without which LlamaForCausalLM cannot run forward on CPU (see tests/research/checkpoint/test_convert_smollm2.py).
 # is_dynamic belongs to use_past (paged attention); with it the pre-gather calls mint.cumsum, whose
@@ -185,13 +189,10 @@ class MindFormersLM:
         self.eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos]) - {None}
 
     @classmethod
-    def from_yaml(cls, config_path: str, load_checkpoint: str, **kwargs) -> "MindFormersLM":
-        """Build from a MindFormers YAML (its ``model.model_config`` and ``context``); ``kwargs`` as
-        for the constructor. Raises ``FileNotFoundError``/``KeyError`` for a missing file/section."""
-        from research.llama3.config.model_config import read_config
-
-        config = read_config(config_path)
-        return cls(config["model"]["model_config"], load_checkpoint, context=config.get("context"), **kwargs)
+    def from_yaml(cls, checked: ModelYaml, load_checkpoint: str, **kwargs) -> "MindFormersLM":
+        """Build from a checked MindFormers YAML (its ``model.model_config`` and ``context``); ``kwargs``
+        as for the constructor. Raises ``KeyError`` for a missing section."""
+        return cls(checked.model_config, load_checkpoint, context=checked.config.get("context"), **kwargs)
 
     @contextmanager
     def _mode(self):

@@ -132,11 +132,13 @@ def load_model(args: argparse.Namespace):
         from research.llama3.checkpoint.merge_lora import lora_scaling
         from research.llama3.config.model_config import LlamaDims
         from research.llama3.checkpoint.to_hf import build_hf_model
-        from research.llama3.tokenizers.tokenizer import tokenizer_from_config
+        from research.llama3.config.config_check import model_yaml
+        from research.llama3.tokenizers.tokenizer import tokenizer_from_yaml
 
         if not args.config:
             raise ValueError("--load_checkpoint needs --config (the YAML the checkpoint was trained with)")
-        model_config = read_model_config(args.config)
+        checked = model_yaml(args.config)
+        model_config = checked.model_config
         # A base checkpoint without adapter tensors never uses alpha/rank; with --lora_checkpoint the
         # YAML must state them (never a default scaling).
         alpha, rank = (lora_scaling(model_config.get("pet_config"), args.config) if args.lora_checkpoint
@@ -145,7 +147,7 @@ def load_model(args: argparse.Namespace):
                                lora_ckpt=args.lora_checkpoint, lora_alpha=alpha, lora_rank=rank)
         if args.dtype != "auto":
             model = model.to(getattr(torch, args.dtype))
-        return model.to(device).eval(), tokenizer_from_config(args.config, args.model_file).hf
+        return model.to(device).eval(), tokenizer_from_yaml(checked, args.model_file).hf
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -168,13 +170,16 @@ def make_generator(args: argparse.Namespace, show_progress: bool = True) -> Gene
         raise ValueError("--use_past applies to --backend mindformers only (transformers always uses its KV cache)")
     if getattr(args, "backend", "transformers") == "mindformers":
         from eval.mf_generate import MindFormersLM, mf_generate
-        from research.llama3.tokenizers.tokenizer import tokenizer_from_config
+        from research.llama3.config.config_check import model_yaml
+        from research.llama3.tokenizers.tokenizer import tokenizer_from_yaml
 
         if not (args.load_checkpoint and args.config):
             raise ValueError("--backend mindformers needs --load_checkpoint and --config")
-        lm = MindFormersLM.from_yaml(args.config, args.load_checkpoint, lora_checkpoint=args.lora_checkpoint,
+        # Checked and resolved once here; the model and the tokenizer take the same object.
+        checked = model_yaml(args.config)
+        lm = MindFormersLM.from_yaml(checked, args.load_checkpoint, lora_checkpoint=args.lora_checkpoint,
                                      seq_length=args.seq_length, use_past=args.use_past)
-        tokenizer = tokenizer_from_config(args.config, args.model_file).hf
+        tokenizer = tokenizer_from_yaml(checked, args.model_file).hf
         return lambda prompts, sampling=None, prefix="", stop=(): mf_generate(
             lm, tokenizer, prompts, args.max_new_tokens, batch_size=args.batch_size,
             sampling=sampling, show_progress=show_progress)

@@ -23,6 +23,7 @@ from eval.pot import format_failures
 from eval.report import plot_loss, read_loss_log, write_report
 from preprocess.atomic import write_text_atomic
 from preprocess.budget import render_table
+from preprocess.styles import TARGET_STYLE
 from research.rundir.layout import RunLayout
 from research.rundir.manifest import Manifest
 from preprocess.cli import Parser, UserError, run_main
@@ -69,9 +70,7 @@ def write_loss_csv(loss_log: Path, csv_path: Path) -> Path:
 
 
 def _targets(target_style: str, cot_style: str) -> str:
-    return {"pot": "pot (expressions, eval --mode pot)",
-            "pot_cot": f"pot_cot (expression, then {cot_style} CoT; eval --mode pot)"}.get(target_style,
-                                                                                       f"cot ({cot_style})")
+    return TARGET_STYLE.get(target_style, TARGET_STYLE["cot"]).describe(cot_style)
 
 
 def manifest_sections(manifest: Manifest | None) -> dict:

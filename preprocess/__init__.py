@@ -6,6 +6,8 @@ Modules, one job each:
     dedup     normalize problem text, exact keys and MinHash/LSH near-duplicates
     classify  rule-based category of a problem (contest regexes, english, logic, ...)
     cot       re-derive each reference answer and write a verified chain of thought
+    recipes   the CoT styles' recipes: classic (the re-derivation itself), steps, digits
+    styles    the one registry of target styles (CoT and target style: renderer, checker, fallback)
     rounding  per-category rounding of verified answers in training targets
     pot       the program-of-thought expression language and its safe evaluator
     pot_targets  verified PoT training targets (``target_style: pot``)

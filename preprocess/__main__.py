@@ -5,11 +5,11 @@ import argparse
 import sys
 
 from .atomic import OutputError
-from .config import TARGET_STYLES, PreprocessConfig, load_config
+from .config import PreprocessConfig, load_config
 from .logic import STYLES
 from .pipeline import NoRecordsError, run
 from .readers import FORMATS
-from .recipes import STYLES as COT_STYLES
+from .styles import COT_STYLES, TARGET_STYLES
 from .teacher import TeacherError
 from preprocess.cli import Parser
 

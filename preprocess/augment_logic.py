@@ -23,7 +23,7 @@ from pathlib import Path
 from .atomic import write_json_atomic, write_jsonl_atomic
 from .logic_puzzles import KINDS, generate
 from .logic_solvers import asp_answers, csp_answers
-from preprocess.cli import Parser
+from preprocess.cli import Parser, UserError, reported_as, run_main
 
 Solver = Callable[[dict], list]
 
@@ -76,11 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+    with reported_as(UserError, ValueError):
         specs = generate(args.n, args.seed, tuple(args.kinds))
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     problems, dropped, counts = verify(specs)
     out = Path(args.output)
     write_jsonl_atomic(out / "augmented.jsonl", problems)
@@ -91,4 +88,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from .atomic import write_json_array_atomic, write_json_atomic
-from preprocess.cli import Parser
+from preprocess.cli import Parser, UserError, reported_as, run_main
 
 
 def _unit(conversation_id: str) -> str:
@@ -106,15 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+    with reported_as(UserError, OSError, ValueError):
         dirs = write_bags(args.input, args.n, args.output_dir, args.fraction, args.seed)
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     for d in dirs:
         print(d)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -5,7 +5,9 @@ parser, the handling of user errors, and the hiding of third-party import noise.
   hint for an unknown option or subcommand, ``python -m <module>`` usage and descriptions printed as
   written (no re-wrapping).
 - :class:`UserError` and :func:`run_main`: a bad input a user can fix (a missing file, a bad option
-  value) is one ``error: ...`` line on stderr and exit status 2, never a traceback.
+  value) is one ``error: ...`` line on stderr and exit status 2, never a traceback; a :class:`Failure`
+  (a transfer or an external tool failed) is one such line with exit status 1. :func:`reported_as`
+  turns the exceptions a CLI expects from its library calls into either.
 - :func:`quiet_imports`: MindSpore's deprecation notices and MindFormers' import-time warnings
   (``Import PyNativeDeepseekV3ForCausalLM failed: No module named 'hyper_parallel'``) are hidden
   unless ``--verbose``.
@@ -25,14 +27,37 @@ import warnings
 from collections.abc import Callable, Iterator
 
 EXIT_USAGE = 2  # argparse's own status for a bad command line; used for every user error
+EXIT_FAILURE = 1
 # Set by the ``mathlora`` entry point: the usage line then names ``mathlora <subcommand>`` instead of
 # ``python -m <module>``.
 _prog_override: list[str] = []
 
 
-class UserError(Exception):
+class CliError(Exception):
+    """An error :func:`run_main` reports as one ``error: MESSAGE`` line with exit status ``status``."""
+
+    status = EXIT_FAILURE
+
+
+class UserError(CliError):
     """A problem with the user's input (file, option value) that :func:`run_main` reports as one line
     with exit status 2; the message names the file or option."""
+
+    status = EXIT_USAGE
+
+
+class Failure(CliError):
+    """The input was fine but the work failed (a transfer, a verification, an external runtime):
+    reported as one line with exit status 1."""
+
+
+@contextlib.contextmanager
+def reported_as(error: type[CliError], *kinds: type[Exception]) -> Iterator[None]:
+    """Inside, an exception of ``kinds`` becomes ``error`` with the same message, for :func:`run_main`."""
+    try:
+        yield
+    except kinds as exc:
+        raise error(str(exc)) from None
 
 
 class Parser(argparse.ArgumentParser):
@@ -94,12 +119,13 @@ def suggestion(parser: argparse.ArgumentParser, message: str) -> str:
 
 def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
     """Run a CLI's ``main(argv)``; a :class:`UserError` becomes ``error: MESSAGE`` on stderr and exit
-    status 2. Returns the exit status (``main``'s, 0 for None)."""
+    status 2, a :class:`Failure` the same line and status 1. Returns the exit status (``main``'s, 0 for
+    None)."""
     try:
         return main(argv) or 0
-    except UserError as exc:
+    except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return exc.status
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ YAML keys (all optional; ``configs/preprocess/quotas_example.yaml`` shows each o
                    when the whole does not fit the token budget); "pot": a program-of-thought
                    target ending in an expression (``preprocess.pot_targets``); "cot":
                    step-by-step text only; the other categories keep their CoT
-    cot_style      which step-by-step text "cot" is (``preprocess.recipes.STYLES``):
+    cot_style      which step-by-step text "cot" is (``preprocess.styles.COT_STYLES``):
                    "steps" (default: every line one re-checked small operation), "digits" (steps
                    with digit-spaced addition/subtraction and 2-decimal quotients/roots,
                    ``preprocess.recipes.digits``) or "classic"
@@ -34,8 +34,8 @@ import yaml
 
 from .classify import CATEGORIES
 from .logic import STYLES
-from .recipes import DEFAULT_STYLE, STYLES as COT_STYLES
 from .readers import FORMATS
+from .styles import COT_STYLES, DEFAULT_COT_STYLE, TARGET_STYLE, TARGET_STYLES
 from .quotas import Quota, parse_quotas
 from .teacher import MODES
 
@@ -44,7 +44,6 @@ from .teacher import MODES
 NEAR_DUP_CATEGORIES = ("word_problem", "english", "other")
 # Answers that preprocess.rounding cannot round: MATH \boxed{} LaTeX, fractions a/b, option letters.
 NON_DECIMAL_ANSWERS = ("english", "simplify", "logic")
-TARGET_STYLES = ("cot", "pot", "pot_cot")
 _TEACHER_KEYS = {"base_url", "model", "mode", "cache_dir", "api_key_env", "max_attempts", "workers",
                  "timeout", "max_retries", "temperature", "max_tokens", "stream"}
 
@@ -64,7 +63,7 @@ class PreprocessConfig:
     contamination: tuple[str, ...] = ()
     logic_style: str = "plain"
     target_style: str = "pot_cot"  # the main job's (research/run/settings.py DEFAULTS), so both agree
-    cot_style: str = DEFAULT_STYLE
+    cot_style: str = DEFAULT_COT_STYLE
     teacher: dict | None = None
 
     def with_overrides(self, **overrides) -> "PreprocessConfig":
@@ -99,9 +98,9 @@ class PreprocessConfig:
             raise ValueError(f"logic_style must be one of {STYLES}, got {self.logic_style!r}")
         if self.target_style not in TARGET_STYLES:
             raise ValueError(f"target_style must be one of {TARGET_STYLES}, got {self.target_style!r}")
-        if self.target_style == "pot" and self.rounding:
-            raise ValueError("rounding applies to CoT answers; target_style pot trains on expressions "
-                             "whose executed value is graded, so leave rounding empty")
+        if not TARGET_STYLE[self.target_style].holds_cot and self.rounding:
+            raise ValueError(f"rounding applies to CoT answers; target_style {self.target_style} trains on "
+                             "expressions whose executed value is graded, so leave rounding empty")
         if self.cot_style not in COT_STYLES:
             raise ValueError(f"cot_style must be one of {COT_STYLES}, got {self.cot_style!r}")
         if self.teacher is not None:

@@ -55,11 +55,12 @@ from .config import PreprocessConfig
 from .cot import synthesize
 from .dedup import first_occurrences, near_dedup, normalize, signature
 from .logic import assistant_message, user_message
-from .pot_targets import POT_CATEGORIES, pot_target
+from .pot_targets import POT_CATEGORIES
 from .readers import parse_unit, read_records, read_units
 from .rounding import apply_rounding
 from .quotas import apply_quotas, contamination_keys, context_key, context_keys
 from .split import split_holdout
+from .styles import COT_STYLE, TARGET_STYLE
 
 # Tag of the output set's hidden staging / commit directories (``.preprocess-commit``).
 OUTPUT_SET = "preprocess"
@@ -235,6 +236,7 @@ def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, pro
     results = parallel_map(partial(_verify, style=cfg.cot_style), jobs, workers, "verify", progress)
 
     prefixes = _id_prefixes(inputs)
+    target = TARGET_STYLE[cfg.target_style]
     keys: dict[str, str] = {}
     items: list[dict] = []
     failures: list[dict] = []
@@ -256,18 +258,17 @@ def _run(inputs: list, output_dir: str | os.PathLike, cfg: PreprocessConfig, pro
         keys[item["id"]] = keyed[i][0]
         if verified and category in cfg.rounding:
             item["cot"], _ = apply_rounding(cot, answer, cfg.rounding[category],
-                                            approximate=cfg.cot_style != "classic")
-        if verified and cfg.target_style in ("pot", "pot_cot") and category in POT_CATEGORIES:
+                                            approximate=COT_STYLE[cfg.cot_style].claims)
+        if verified and target.pot is not None and category in POT_CATEGORIES:
             try:
-                pot = pot_target(rec["problem"], answer, category)
+                pot = target.pot(rec["problem"], answer, category)
             except ValueError as exc:
                 item.update(cot=rec["solution"], verified=False)
                 verified, reason = False, f"PoT target: {exc}"
             else:
-                if cfg.target_style == "pot":
-                    item["cot"] = pot
-                else:  # the expression, then the steps that compute it; the expression alone if that is too long
-                    item.update(cot=f"{pot}\n{item['cot']}", fallback=pot)
+                item["cot"], fallback = target.compose(pot, item["cot"])
+                if fallback is not None:
+                    item["fallback"] = fallback
         if "logic" in rec:
             item["logic"] = rec["logic"]
         items.append(item)

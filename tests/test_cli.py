@@ -11,7 +11,7 @@ import pytest
 
 from mathlora.__main__ import COMMANDS
 from mathlora.__main__ import main as mathlora_main
-from preprocess.cli import Parser
+from preprocess.cli import Failure, Parser, UserError, reported_as, run_main
 
 pytestmark = pytest.mark.integration
 
@@ -138,3 +138,16 @@ def test_parser_refuses_abbreviations_and_suggests():
     with pytest.raises(SystemExit) as exit_info:
         parser.parse_args(["--conf", "a.yaml"])
     assert exit_info.value.code == 2
+
+
+def test_reported_errors_are_one_line_with_the_status_of_their_kind(capsys):
+    def main(argv):
+        with reported_as(UserError, FileNotFoundError), reported_as(Failure, RuntimeError):
+            raise {"user": FileNotFoundError("a.yaml: no such file"), "failure": RuntimeError("upload failed")}[argv[0]]
+
+    assert run_main(main, ["user"]) == 2
+    assert run_main(main, ["failure"]) == 1
+    assert capsys.readouterr().err.splitlines() == ["error: a.yaml: no such file", "error: upload failed"]
+    with pytest.raises(KeyError):
+        with reported_as(UserError, ValueError):
+            raise KeyError("not reported")

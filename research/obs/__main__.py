@@ -16,7 +16,7 @@ import sys
 
 from .settings import ObsConfigError, load_settings
 from .store import ObsError, ObsStore
-from preprocess.cli import Parser
+from preprocess.cli import Failure, Parser, UserError, reported_as, run_main
 
 
 def main(argv=None) -> int:
@@ -41,10 +41,9 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "upload" and not os.path.isdir(args.run_dir):
         # Before the OBS settings: a wrong path is the first thing to fix, whatever else is missing.
-        print(f"error: run directory not found: {args.run_dir}", file=sys.stderr)
-        return 2
+        raise UserError(f"run directory not found: {args.run_dir}")
 
-    try:
+    with reported_as(UserError, ObsConfigError, ValueError):
         settings = load_settings(args.config)
         if args.part_size_mb is not None:
             settings.part_size_mb = args.part_size_mb
@@ -52,10 +51,7 @@ def main(argv=None) -> int:
             settings.task_num = args.task_num
         settings.validate("command line")
         store = ObsStore(settings, args.dest, args.record_dir)
-    except (ObsConfigError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    try:
+    with reported_as(Failure, ObsError, FileNotFoundError, NotADirectoryError):
         with store:
             if args.command == "upload":
                 for r in store.upload_run(args.run_dir, args.run_id, args.include):
@@ -70,11 +66,8 @@ def main(argv=None) -> int:
                     print(f"{obj.size:>14} {obj.etag:<36} {obj.name}")
             else:
                 print("\n".join(store.list_runs()))
-    except (ObsError, FileNotFoundError, NotADirectoryError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -11,6 +11,7 @@ from eval.files import read_jsonl
 from eval.logic_report import run_section
 from eval.logic_vote import chance, flatten_items, split_rows
 from preprocess import augment_logic
+from preprocess.cli import run_main
 from preprocess.synthesize import main as generate_math
 from preprocess.pipeline import run as preprocess
 from research.rundir.layout import RunLayout
@@ -134,5 +135,5 @@ def test_eval_math_grades_only_the_math_items_of_a_mixed_file(mixed_eval, tmp_pa
     logic_only = tmp_path / "logic.jsonl"
     logic_only.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows if "logic" in r),
                           encoding="utf-8")
-    assert math_cli.main(["--items", str(logic_only), "--predictions", str(preds),
-                          "--output_dir", str(tmp_path / "none")]) == 1
+    assert run_main(math_cli.main, ["--items", str(logic_only), "--predictions", str(preds),
+                          "--output_dir", str(tmp_path / "none")]) == 2

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from eval import math as math_cli
+from preprocess.cli import run_main
 
 pytestmark = pytest.mark.integration
 
@@ -78,8 +79,8 @@ def test_rescoring_own_output_with_limit_rule_and_baseline(files, tmp_path, caps
 
 def test_bad_input_reports_error(tmp_path, files, capsys):
     items, _ = files
-    assert math_cli.main(["--items", str(tmp_path / "none.jsonl"), "--predictions", items,
-                          "--output_dir", str(tmp_path / "o")]) == 1
+    assert run_main(math_cli.main, ["--items", str(tmp_path / "none.jsonl"), "--predictions", items,
+                          "--output_dir", str(tmp_path / "o")]) == 2
     assert "error:" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         math_cli.main(["--items", items, "--predictions", items, "--rule", "close"])
@@ -111,7 +112,7 @@ def test_gbk_items_name_file_and_line(tmp_path, files, capsys):
     _, preds = files
     gbk = tmp_path / "gbk.jsonl"
     gbk.write_bytes("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ITEMS).encode("gb18030"))
-    assert math_cli.main(["--items", str(gbk), "--predictions", preds, "--output_dir", str(tmp_path / "o")]) == 1
+    assert run_main(math_cli.main, ["--items", str(gbk), "--predictions", preds, "--output_dir", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert f"error: {gbk}:1: not UTF-8 (byte 0xbe at column 47)" in err and "iconv -f GB18030 -t UTF-8" in err
 

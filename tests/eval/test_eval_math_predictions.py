@@ -9,6 +9,7 @@ import pytest
 
 from eval import math as math_cli
 from eval.predictions import read_predictions
+from preprocess.cli import run_main
 
 pytestmark = pytest.mark.integration  # each test runs the eval.math CLI as a process
 
@@ -43,7 +44,7 @@ def _run(tmp_path, rows, items=ITEMS):
 ])
 def test_no_usable_prediction_is_an_error(tmp_path, rows, message):
     proc, preds = _run(tmp_path, rows)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"error: {preds}: {message}" in proc.stderr
     assert not (tmp_path / "out" / "metrics.json").exists()
 
@@ -128,7 +129,7 @@ def test_eval_base_uses_the_same_checks(tmp_path, capsys):
         {"context": "Rome is in Italy.", "qas": [{"id": "q2", "question": "Where?", "answers": [{"text": "Italy"}]}]},
     ]}]}), encoding="utf-8")
     preds = _jsonl(tmp_path / "p.jsonl", [{"id": "zz", "generation": "France"}])
-    assert base_cli.main(["--squad", str(squad), "--predictions", preds, "--output_dir", str(tmp_path / "o")]) == 1
+    assert run_main(base_cli.main, ["--squad", str(squad), "--predictions", preds, "--output_dir", str(tmp_path / "o")]) == 2
     assert f"{preds}: none of its 1 prediction ids matches one of the 2 items of {squad}" in capsys.readouterr().err
     preds = _jsonl(tmp_path / "p.jsonl", [{"id": "q1", "generation": "France"}, {"id": "q2", "generation": 3}])
     assert base_cli.main(["--squad", str(squad), "--predictions", preds, "--output_dir", str(tmp_path / "o")]) == 0

@@ -13,6 +13,7 @@ import pytest
 from eval import math as math_cli
 from eval.mf_generate import generation_kwargs, new_tokens, resolve_use_past, right_pad
 from eval.sampling import Sampling, top_p_probs
+from preprocess.cli import run_main
 from research.llama3.config.model_config import read_model_config
 
 pytestmark = pytest.mark.integration
@@ -100,10 +101,10 @@ def test_right_padded_batch_gives_mindformers_valid_lengths_and_outputs_are_cut(
 def test_cli_refuses_use_past_on_cpu_before_loading(tmp_path, capsys):
     items = tmp_path / "items.jsonl"
     items.write_text(json.dumps({"id": "a", "category": "power", "problem": "2^3", "answer": "8"}) + "\n")
-    code = math_cli.main(["--items", str(items), "--config", TINY_YAML, "--load_checkpoint",
-                          str(tmp_path / "not_read.ckpt"), "--backend", "mindformers", "--use_past", "true",
-                          "--output_dir", str(tmp_path / "out")])
-    assert code == 1
+    code = run_main(math_cli.main, ["--items", str(items), "--config", TINY_YAML, "--load_checkpoint",
+                                    str(tmp_path / "not_read.ckpt"), "--backend", "mindformers", "--use_past",
+                                    "true", "--output_dir", str(tmp_path / "out")])
+    assert code == 2
     assert "use_past (MindFormers' KV cache) needs an Ascend device" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
     with pytest.raises(SystemExit):

@@ -6,6 +6,7 @@ import pytest
 from eval import base as base_cli
 from eval.squad import (MindFormersEmF1, first_line, read_first_questions, render_prompt, retention,
                         squad_f1, squad_scores)
+from preprocess.cli import run_main
 
 pytestmark = pytest.mark.unit
 
@@ -98,7 +99,7 @@ def test_base_cli_errors(tmp_path, capsys):
     bad.write_text('{"version": "1.1"}', encoding="utf-8")
     preds = tmp_path / "p.jsonl"
     preds.write_text("", encoding="utf-8")
-    assert base_cli.main(["--squad", str(bad), "--predictions", str(preds), "--output_dir", str(tmp_path)]) == 1
+    assert run_main(base_cli.main, ["--squad", str(bad), "--predictions", str(preds), "--output_dir", str(tmp_path)]) == 2
     assert "not SQuAD v1.1 JSON" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         base_cli.main(["--help"])

@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from preprocess.cli import run_main
 from preprocess.bagging import bag_indices, main, write_bags
 
 pytestmark = pytest.mark.unit
@@ -57,5 +58,5 @@ def test_cli_writes_bag_directories_and_manifest(tmp_path, capsys):
     bad.write_text('[{"conversations": []}]', encoding="utf-8")
     with pytest.raises(ValueError, match="bad.json: entry 1 has no field 'id'"):
         write_bags(bad, 2, tmp_path / "x")
-    assert main(["--input", str(bad), "--n", "2", "--output_dir", str(tmp_path / "x")]) == 1
+    assert run_main(main, ["--input", str(bad), "--n", "2", "--output_dir", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()

@@ -11,8 +11,9 @@ import pytest
 from preprocess.classify import classify
 from preprocess.cot import synthesize
 from preprocess.pot_targets import pot_target
-from preprocess.recipes import STEP_STYLES, StepError
+from preprocess.recipes import StepError
 from preprocess.recipes.digits import DECIMALS, RECIPES, check_digit_steps, spaced
+from preprocess.styles import COT_STYLE
 from preprocess.synthesize import generate_labelled
 from preprocess.templates import get_template
 
@@ -72,8 +73,7 @@ def test_division_and_square_root_state_the_derived_decimals():
 
 
 def test_other_categories_keep_their_steps_recipes():
-    steps, _ = STEP_STYLES["steps"]
-    recipes, _ = STEP_STYLES["digits"]
+    steps, recipes = COT_STYLE["steps"].recipes, COT_STYLE["digits"].recipes
     assert set(RECIPES) == {"addition", "subtraction", "division", "square_root"}
     assert all(recipes[c] is steps[c] for c in steps if c not in RECIPES)
 

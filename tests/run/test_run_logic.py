@@ -118,7 +118,7 @@ def _held_out(layout: RunLayout, per_category: dict) -> None:
 
 @pytest.mark.parametrize("task, per_category, graders", [
     ("auto", {"arithmetic": 4, "logic": 6}, ["math", "logic"]),  # mixed: each grader on its own items
-    ("auto", {"logic": 6}, ["logic"]),  # eval.math would exit 1 with no math item
+    ("auto", {"logic": 6}, ["logic"]),  # eval.math would exit 2 with no math item
     ("auto", {"arithmetic": 4, "logic": 0}, ["math"]),
     ("auto", {}, ["math"]),
     ("math", {"logic": 6}, ["math"]),

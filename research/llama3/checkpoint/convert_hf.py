@@ -25,7 +25,7 @@ from pathlib import Path
 from research.llama3.config.model_config import LlamaDims, read_model_config
 from research.llama3.checkpoint.ms_checkpoint import MS_DTYPES, save_ms_checkpoint
 from research.llama3.checkpoint.weight_names import hf_to_ms_name
-from preprocess.cli import Parser
+from preprocess.cli import Parser, UserError, reported_as, run_main
 
 __all__ = ["read_hf_checkpoint", "convert_hf_to_mindformers", "convert_mindformers_to_hf", "main"]
 
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     to_hf.add_argument("--dtype", default="float32", choices=MS_DTYPES, help="saved dtype")
     to_hf.add_argument("--with_tokenizer", action="store_true", help="also save the YAML's processor.tokenizer")
     args = parser.parse_args(argv)
-    try:
+    with reported_as(UserError, FileNotFoundError, KeyError, ValueError):
         if args.command == "to_mindformers":
             dims = convert_hf_to_mindformers(args.hf_dir, args.output, args.dtype)
             print(json.dumps(dims.to_dict(), indent=2))
@@ -162,11 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         out = convert_mindformers_to_hf(args.load_checkpoint, LlamaDims.from_mindformers(model_config),
                                         args.output_dir, args.lora_checkpoint, alpha, rank, args.dtype, tokenizer)
         print(f"wrote {out}")
-    except (FileNotFoundError, KeyError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

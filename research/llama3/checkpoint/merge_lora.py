@@ -23,7 +23,7 @@ from research.llama3.config.model_config import read_model_config
 from research.llama3.checkpoint.ms_checkpoint import MS_DTYPES, load_ms_checkpoint, save_ms_checkpoint
 from research.llama3.checkpoint.to_hf import merge_lora
 from research.llama3.checkpoint.weight_names import is_lora_name
-from preprocess.cli import Parser
+from preprocess.cli import Parser, UserError, reported_as, run_main
 
 __all__ = ["lora_scaling", "merge_lora_checkpoint", "main"]
 
@@ -92,16 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", required=True, help="merged checkpoint to write (*.ckpt)")
     parser.add_argument("--dtype", default="float32", choices=MS_DTYPES, help="storage dtype")
     args = parser.parse_args(argv)
-    try:
+    with reported_as(UserError, FileNotFoundError, KeyError, ValueError):
         pet = read_model_config(args.config).get("pet_config")
         info = merge_lora_checkpoint(args.load_checkpoint, args.lora_checkpoint, args.output, pet, args.dtype)
-    except (FileNotFoundError, KeyError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     print(f"wrote {args.output}: {info['merged_modules']} modules merged with scaling "
           f"{info['lora_alpha']:g}/{info['lora_rank']} = {info['scaling']:g}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

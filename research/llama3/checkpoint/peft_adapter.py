@@ -37,7 +37,7 @@ import numpy as np
 from research.llama3.config.model_config import read_model_config
 from research.llama3.checkpoint.ms_checkpoint import load_ms_checkpoint, save_ms_checkpoint
 from research.llama3.checkpoint.weight_names import hf_to_ms_name, is_lora_name, linear_modules, ms_to_hf_name
-from preprocess.cli import Parser
+from preprocess.cli import Parser, UserError, reported_as, run_main
 
 __all__ = [
     "target_hf_modules", "peft_lora_config", "pet_config_from_adapter", "ms_lora_to_peft", "peft_to_ms_lora",
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                            help="MindFormers YAML to check against: its lora_rank/lora_alpha must match the "
                                 "adapter, since eval scales the delta by the YAML's alpha / rank")
     args = parser.parse_args(argv)
-    try:
+    with reported_as(UserError, FileNotFoundError, KeyError, ValueError):
         if args.command == "to_peft":
             model_config = read_model_config(args.config)
             lora = {n: a for n, a in load_ms_checkpoint(args.lora_checkpoint).items() if is_lora_name(n)}
@@ -255,11 +255,8 @@ def main(argv: list[str] | None = None) -> int:
                                          f"has {pet[key]}; evaluation would scale the delta wrongly")
             save_ms_checkpoint(lora, args.output)
             print(f"wrote {args.output}: {len(lora)} tensors; pet_config {pet}")
-    except (FileNotFoundError, KeyError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

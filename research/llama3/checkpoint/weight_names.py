@@ -60,20 +60,15 @@ _GLOBAL_MS_TO_HF = {
 }
 _GLOBAL_HF_TO_MS = {v: k for k, v in _GLOBAL_MS_TO_HF.items()}
 
-_MS_LAYER_RE = re.compile(
-    r"^model\.layers\.(\d+)\.("
-    + "|".join(re.escape(m) for m in _LAYER_MODULES_MS_TO_HF)
-    + r")\.("
-    + "|".join(re.escape(leaf) for leaf in (*_LEAF_MS_TO_HF, _BIAS))
-    + r")$"
-)
-_HF_LAYER_RE = re.compile(
-    r"^model\.layers\.(\d+)\.("
-    + "|".join(re.escape(m) for m in _LAYER_MODULES_HF_TO_MS)
-    + r")\.("
-    + "|".join(re.escape(leaf) for leaf in (*_LEAF_HF_TO_MS, _BIAS))
-    + r")$"
-)
+
+def _layer_re(modules, leaves) -> re.Pattern[str]:
+    """``model.layers.<i>.<module>.<leaf>`` for the given module suffixes and leaf names (or the bias)."""
+    return re.compile(rf"^model\.layers\.(\d+)\.({'|'.join(map(re.escape, modules))})\."
+                      rf"({'|'.join(map(re.escape, (*leaves, _BIAS)))})$")
+
+
+_MS_LAYER_RE = _layer_re(_LAYER_MODULES_MS_TO_HF, _LEAF_MS_TO_HF)
+_HF_LAYER_RE = _layer_re(_LAYER_MODULES_HF_TO_MS, _LEAF_HF_TO_MS)
 
 
 def linear_modules() -> list[tuple[str, str]]:

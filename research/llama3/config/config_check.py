@@ -263,6 +263,39 @@ def validate_config(path: str | os.PathLike) -> None:
     _validated(path, os.stat(path).st_mtime_ns)
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelYaml:
+    """A MindFormers YAML checked and resolved once: what the model, tokenizer and generation code take
+    instead of each re-reading the path. ``config`` is shared by every holder, so it is only read."""
+
+    path: str
+    config: dict
+
+    @property
+    def model_config(self) -> dict:
+        """``model.model_config`` (KeyError without one)."""
+        return self.config["model"]["model_config"]
+
+
+@functools.lru_cache(maxsize=32)
+def _model_yaml(path: str, absolute: str, mtime_ns: int) -> ModelYaml:
+    _validated(absolute, mtime_ns)
+    return ModelYaml(path, resolved_config(path))
+
+
+def model_yaml(path: str | os.PathLike) -> ModelYaml:
+    """The YAML ``path`` checked (``validate_config``) and resolved (``resolved_config``), once per process
+    while the file is unchanged.
+
+    Raises:
+        ConfigError; FileNotFoundError, ValueError as ``check_config``.
+    """
+    absolute = os.path.abspath(path)
+    if not os.path.isfile(absolute):
+        raise FileNotFoundError(f"config not found: {absolute}")
+    return _model_yaml(os.fspath(path), absolute, os.stat(absolute).st_mtime_ns)
+
+
 def main(argv=None) -> int:
     parser = Parser(prog="python -m research.llama3.config.config_check", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -27,7 +27,7 @@ import sys
 import tempfile
 
 import numpy as np
-from preprocess.cli import Parser
+from preprocess.cli import Failure, Parser, UserError, reported_as, run_main
 
 __all__ = ["lite_available", "build_inference_model", "export_mindir", "run_mindir", "unmerged_logits",
            "check_parity", "main"]
@@ -230,7 +230,7 @@ def main(argv=None) -> int:
     import mindspore as ms
 
     ms.set_context(mode=ms.PYNATIVE_MODE, device_target="CPU")
-    try:
+    with reported_as(UserError, FileNotFoundError, ValueError), reported_as(Failure, RuntimeError):
         export_mindir(args.config, args.load_checkpoint, args.output, args.lora_checkpoint, args.seq_length,
                       args.batch_size)
         print(f"wrote {args.output} ({os.path.getsize(args.output) / 2**20:.1f} MiB)")
@@ -239,11 +239,8 @@ def main(argv=None) -> int:
                              args.seq_length, args.batch_size, backend=args.backend)
             print(f"parity vs unmerged model ({args.backend}): rel err {p['rel_err']:.2e}, max abs "
                   f"{p['max_abs']:.2e}, argmax agreement {p['argmax_agree']:.4f}")
-    except (FileNotFoundError, ValueError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

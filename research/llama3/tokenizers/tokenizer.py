@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable
 
-from research.llama3.config.config_check import KNOWN_TOKENIZER_TYPES, resolved_config, validate_config
+from research.llama3.config.config_check import KNOWN_TOKENIZER_TYPES, ModelYaml, model_yaml
 
 
 def _hf_encode(hf, text: str) -> list[int]:
@@ -53,6 +53,14 @@ class Tokenizer:
         return self.hf.get_added_vocab().get(token)
 
 
+def _vocab_file(kind: str, spec: dict, model_file: str | None, what: str) -> str:
+    """The vocabulary file of a tokenizer type that reads ``vocab_file``; ``what`` says what file it is."""
+    path = model_file or spec.get("vocab_file")
+    if not path:
+        raise ValueError(f"{kind} needs processor.tokenizer.vocab_file ({what}) or --model_file")
+    return path
+
+
 def build_tokenizer(spec: dict, model_file: str | None = None) -> Tokenizer:
     """Return the tokenizer that ``spec`` (a YAML ``processor.tokenizer`` mapping) names.
 
@@ -76,10 +84,7 @@ def build_tokenizer(spec: dict, model_file: str | None = None) -> Tokenizer:
     if kind == "Llama3Tokenizer":
         from research.llama3.tokenizers.llama3_tokenizer import Llama3Encoder, load_llama3_hf
 
-        path = model_file or spec.get("vocab_file")
-        if not path:
-            raise ValueError("Llama3Tokenizer needs processor.tokenizer.vocab_file (Meta's tokenizer.model) "
-                             "or --model_file")
+        path = _vocab_file(kind, spec, model_file, "Meta's tokenizer.model")
         encoder = Llama3Encoder(path)
         hf = load_llama3_hf(path)
         return Tokenizer(hf=hf, bos_id=hf.bos_token_id, eos_id=hf.eos_token_id, pad_id=hf.pad_token_id,
@@ -87,10 +92,7 @@ def build_tokenizer(spec: dict, model_file: str | None = None) -> Tokenizer:
     if kind == "Qwen2Tokenizer":
         from research.llama3.tokenizers.qwen2_tokenizer import load_qwen2_tokenizer
 
-        path = model_file or spec.get("vocab_file")
-        if not path:
-            raise ValueError("Qwen2Tokenizer needs processor.tokenizer.vocab_file (vocab.json of the Qwen2 HF "
-                             "directory) or --model_file")
+        path = _vocab_file(kind, spec, model_file, "vocab.json of the Qwen2 HF directory")
         hf = load_qwen2_tokenizer(path)
         return Tokenizer(hf=hf, bos_id=hf.bos_token_id, eos_id=hf.eos_token_id, pad_id=hf.pad_token_id)
     raise ValueError(f"unknown tokenizer type {kind!r} in processor.tokenizer; known: {', '.join(KNOWN_TOKENIZER_TYPES)}")
@@ -107,12 +109,16 @@ def tokenizer_from_config(config_path: str, model_file: str | None = None) -> To
         config_check.ConfigError: the YAML does not match the MindFormers 1.9 schema.
         KeyError: the YAML has no ``processor.tokenizer`` section.
     """
-    validate_config(config_path)
-    config = resolved_config(config_path)
+    return tokenizer_from_yaml(model_yaml(config_path), model_file)
+
+
+def tokenizer_from_yaml(checked: ModelYaml, model_file: str | None = None) -> Tokenizer:
+    """:func:`tokenizer_from_config` of a YAML already checked and resolved."""
+    config = checked.config
     try:
         spec = config["processor"]["tokenizer"]
     except (KeyError, TypeError):
-        raise KeyError(f"{config_path}: no processor.tokenizer section naming the model's tokenizer") from None
+        raise KeyError(f"{checked.path}: no processor.tokenizer section naming the model's tokenizer") from None
     tokenizer = build_tokenizer(spec, model_file)
     pad = ((config.get("model") or {}).get("model_config") or {}).get("pad_token_id")
     if pad is not None:

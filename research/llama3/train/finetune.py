@@ -40,7 +40,7 @@ from research.llama3.config.config_check import ConfigError
 from research.llama3.records.mindrecord import PACKED_COLUMNS
 from research.llama3.train.resume import find_resume_point, truncate_loss_log
 from research.rundir.layout import RunLayout
-from preprocess.cli import Parser, UserError, quiet_imports, run_main, wants_verbose
+from preprocess.cli import Parser, UserError, quiet_imports, reported_as, run_main, wants_verbose
 
 
 def rank_id() -> int:
@@ -239,12 +239,9 @@ def main(argv=None) -> int:
         from research.obs import callback as _obs_callback  # noqa: F401
     run_dir = rank_run_dir(args.run_dir)
     os.makedirs(run_dir, exist_ok=True)
-    try:
+    with reported_as(UserError, ConfigError):
         config = build_config(args.config, args.train_dataset, args.load_checkpoint or None, args.output_dir,
                               args.run_dir, args.stop_step, args.seed, args.save_steps, args.resume)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     if config.resume_training:
         print(f"resuming from {config.load_checkpoint}", flush=True)
     write_text_atomic(RunLayout(Path(run_dir)).config,

@@ -37,7 +37,7 @@ import os
 import sys
 import tempfile
 
-from preprocess.cli import Parser
+from preprocess.cli import Parser, UserError, reported_as, run_main
 
 __all__ = ["QUANTIZATIONS", "bnb_config", "load_quantized", "prepare_for_lora", "quantized_numel",
            "merge_adapter", "main"]
@@ -148,15 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    try:
+    with reported_as(UserError, FileNotFoundError, ValueError):
         out = merge_adapter(args.base_dir, args.adapter_dir, args.output_dir, args.quantization,
                             getattr(torch, args.dtype))
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     print(f"merged {args.adapter_dir} into the {args.quantization}-dequantized {args.base_dir}: {out}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -53,7 +53,7 @@ from pathlib import Path
 
 import yaml
 
-from preprocess.cli import Parser
+from preprocess.cli import Parser, UserError, reported_as, run_main
 from preprocess.templates import DEFAULT_TEMPLATE
 from research.llama3.config.model_config import read_config
 from research.llama3.train.torch_data import load_settings, packed_rows, prepare_records, read_mindrecord, unpacked_rows
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     from research.llama3.train.torch_loop import dist_info, train
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    try:
+    with reported_as(UserError, FileNotFoundError, KeyError, ValueError):
         settings = load_settings(args.config, args.seed)
         rank = dist_info()[0]
         os.makedirs(args.output_dir, exist_ok=True)
@@ -114,9 +114,6 @@ def main(argv=None) -> int:
         result = train(settings, rows, args.load_checkpoint or None, args.run_dir, args.stop_step, device,
                        args.compile, args.attn_implementation, quantization=args.quantization,
                        gradient_checkpointing=args.gradient_checkpointing)
-    except (FileNotFoundError, KeyError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     if dist_info()[0] == 0:
         print(f"trained {result['steps']} steps, final loss {result['final_loss']:.4f}; "
               f"PEFT adapter: {result['adapter_dir']}; LoRA checkpoint: {result['lora_ckpt']}")
@@ -124,4 +121,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

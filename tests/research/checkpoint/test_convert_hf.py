@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from preprocess.cli import run_main
 from research.llama3.checkpoint.convert_hf import convert_hf_to_mindformers, convert_mindformers_to_hf, main, read_hf_checkpoint
 
 pytestmark = pytest.mark.integration
@@ -86,5 +87,5 @@ def test_bad_hf_directories_are_named(conv_tiny_llama, tmp_path, capsys):
     config.pop("rope_scaling")
     (tmp_path / "hf" / "config.json").write_text(json.dumps(config))
     (tmp_path / "hf" / "model.safetensors").unlink()
-    assert main(["to_mindformers", "--hf_dir", str(tmp_path / "hf"), "--output", str(tmp_path / "x.ckpt")]) == 1
+    assert run_main(main, ["to_mindformers", "--hf_dir", str(tmp_path / "hf"), "--output", str(tmp_path / "x.ckpt")]) == 2
     assert "model.safetensors found" in capsys.readouterr().err

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import yaml
 
+from preprocess.cli import run_main
 from research.llama3.checkpoint.merge_lora import main
 from research.llama3.checkpoint.ms_checkpoint import load_ms_checkpoint
 from research.llama3.checkpoint.weight_names import is_lora_name
@@ -54,7 +55,7 @@ def test_alpha_and_rank_are_never_guessed(tmp_path, capsys, conv_tiny_llama):
     model = t.build(t.dims(), lora=True)
     ckpt = str(t.save(list(model.get_parameters()), tmp_path / "full.ckpt"))
     cfg = yaml_with(tmp_path / "noalpha.yaml", {"pet_type": "lora", "lora_rank": 8, "target_modules": ".*wq"})
-    assert main(["--config", cfg, "--load_checkpoint", ckpt, "--lora_checkpoint", ckpt,
-                 "--output", str(tmp_path / "m.ckpt")]) == 1
+    assert run_main(main, ["--config", cfg, "--load_checkpoint", ckpt, "--lora_checkpoint", ckpt,
+                 "--output", str(tmp_path / "m.ckpt")]) == 2
     assert "lora_alpha" in capsys.readouterr().err
     assert not (tmp_path / "m.ckpt").exists()

@@ -6,6 +6,7 @@ import pytest
 import torch
 import yaml
 
+from preprocess.cli import run_main
 from research.llama3.checkpoint.ms_checkpoint import save_ms_checkpoint
 from research.llama3.checkpoint.peft_adapter import (
     load_peft_adapter,
@@ -101,8 +102,8 @@ def test_peft_adapter_to_mindformers_keeps_logits(conv_tiny_llama, tmp_path):
                         "target_modules": ".*wq|.*wv"}
     # A YAML whose alpha differs would make eval scale the delta wrongly: refused.
     wrong = write_yaml(tmp_path / "wrong.yaml", dims, t.lora_rank, 16)
-    assert main(["from_peft", "--adapter_dir", str(tmp_path / "adapter"), "--output", str(tmp_path / "x.ckpt"),
-                 "--config", str(wrong)]) == 1
+    assert run_main(main, ["from_peft", "--adapter_dir", str(tmp_path / "adapter"), "--output", str(tmp_path / "x.ckpt"),
+                 "--config", str(wrong)]) == 2
 
 
 def test_target_modules_translation():

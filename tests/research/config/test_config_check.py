@@ -1,14 +1,17 @@
 """research.llama3.config.config_check: MindFormers YAMLs checked against the MindFormers 1.9 schema (derived from
 MindFormers' registry and config classes) before any heavy work, base_config resolved (issue 16 item 10)."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from preprocess.cli import run_main
 from research.llama3.config import config_schema
-from research.llama3.config.config_check import ConfigError, Problem, check_config, resolved_config, validate_config
+from research.llama3.config.config_check import (ConfigError, Problem, check_config, model_yaml, resolved_config,
+                                                 validate_config)
 
 pytestmark = pytest.mark.integration
 
@@ -138,8 +141,8 @@ def test_finetune_refuses_before_reading_data(tmp_path, capsys):
     bad = _child(tmp_path, "model:\n  model_config:\n    seq_lenght: 256\n")
     # The dataset exists (empty): the YAML must be refused before it is read.
     (tmp_path / "unread.mindrecord").write_bytes(b"")
-    rc = finetune.main(["--config", str(bad), "--train_dataset", str(tmp_path / "unread.mindrecord"),
-                        "--output_dir", str(tmp_path / "out"), "--run_dir", str(tmp_path / "run")])
+    rc = run_main(finetune.main, ["--config", str(bad), "--train_dataset", str(tmp_path / "unread.mindrecord"),
+                                  "--output_dir", str(tmp_path / "out"), "--run_dir", str(tmp_path / "run")])
     assert rc == 2
     assert f"{bad}:4: model.model_config.seq_lenght: unknown key in LlamaConfig's parameters (did you mean " \
            f"'seq_length'?)" in capsys.readouterr().err
@@ -202,3 +205,15 @@ def test_base_that_cannot_be_merged(tmp_path):
     child = _child(tmp_path, "callbacks:\n  type: MFLossMonitor\n")
     with pytest.raises(ValueError, match=f"{child}: cannot be merged with its base_config"):
         check_config(child)
+
+
+def test_model_yaml_is_checked_and_resolved_once_while_unchanged(tmp_path):
+    path = _child(tmp_path, "model:\n  model_config:\n    seq_length: 64\n")
+    first = model_yaml(path)
+    assert model_yaml(path) is first and first.model_config["seq_length"] == 64
+    assert first.model_config["num_layers"] == resolved_config(TINY)["model"]["model_config"]["num_layers"]
+    before = os.stat(path).st_mtime_ns
+    path.write_text(path.read_text().replace("seq_length: 64", "seq_lenght: 64"))
+    os.utime(path, ns=(before + 10**9, before + 10**9))  # a new mtime even where the clock is coarse
+    with pytest.raises(ConfigError, match="seq_lenght"):
+        model_yaml(path)

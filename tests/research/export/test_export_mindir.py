@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from preprocess.cli import run_main
 from research.llama3.export.export_mindir import check_parity, export_mindir, lite_available, main, run_mindir
 
 pytestmark = pytest.mark.integration
@@ -66,7 +67,7 @@ def test_cli_exports_batch_two_and_reports_parity(export_ckpts, capsys):
     assert m and float(m.group(1)) < 1e-5 and float(m.group(2)) == 1.0, text
     ids = np.random.default_rng(3).integers(1, 49152, (2, 16)).astype(np.int32)
     assert run_mindir(str(out), ids).shape == (2, 16, 49152)
-    assert main(["--config", CONFIG, "--load_checkpoint", base, "--output", str(work / "x.onnx")]) == 1
+    assert run_main(main, ["--config", CONFIG, "--load_checkpoint", base, "--output", str(work / "x.onnx")]) == 2
     assert "must end in .mindir" in capsys.readouterr().err
 
 

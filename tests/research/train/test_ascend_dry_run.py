@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import yaml
 
+from research.llama3.config.config_check import model_yaml
 from research.llama3.train.dry_run import DRY_RUN_KEYS, changed_keys, cpu_dry_run, write_dry_run_yaml
 from research.llama3.config.model_config import eval_backend_for, read_config, read_model_config
 
@@ -326,7 +327,7 @@ def test_yaml_device_is_applied_before_use_past_is_chosen(tiny_train_data, tmp_p
     path = tmp_path / "tiny_ascend.yaml"
     path.write_text(yaml.safe_dump(config))
     with pytest.raises(ValueError, match="device_target 'Ascend' of the YAML cannot run here"):
-        MindFormersLM.from_yaml(str(path), str(work / "base.ckpt"))
+        MindFormersLM.from_yaml(model_yaml(str(path)), str(work / "base.ckpt"))
 
 
 # --- predict and base-eval YAMLs: one generation through the eval CLIs ---

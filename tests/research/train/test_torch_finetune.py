@@ -10,6 +10,7 @@ import pytest
 import torch
 import yaml
 
+from preprocess.cli import run_main
 from research.llama3.train import torch_data, torch_finetune, torch_loop
 from research.llama3.train.lr_schedule import mindformers_lr
 from research.llama3.config.model_config import LlamaDims
@@ -133,13 +134,13 @@ def test_conversation_json_trains_on_the_same_records(torch_run, tmp_path):
 def test_bad_inputs_are_named(torch_run, tmp_path, capsys):
     args = ["--load_checkpoint", str(torch_run / "base.ckpt"), "--output_dir", str(tmp_path), "--run_dir",
             str(tmp_path / "run"), "--device", "cpu"]
-    assert torch_finetune.main(["--config", str(TINY), "--train_dataset", str(tmp_path / "absent.mindrecord"),
-                                *args]) == 1
+    assert run_main(torch_finetune.main, ["--config", str(TINY), "--train_dataset", str(tmp_path / "absent.mindrecord"),
+                                *args]) == 2
     assert "absent.mindrecord" in capsys.readouterr().err
     cfg = tmp_path / "seq64.yaml"
     cfg.write_text(TINY.read_text().replace("seq_length: 128", "seq_length: 64"))
-    assert torch_finetune.main(["--config", str(cfg), "--train_dataset", str(torch_run / "train.mindrecord"),
-                                *args]) == 1
+    assert run_main(torch_finetune.main, ["--config", str(cfg), "--train_dataset", str(torch_run / "train.mindrecord"),
+                                *args]) == 2
     assert "record 0 field input_ids has shape (129,)" in capsys.readouterr().err
 
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 
+from preprocess.cli import run_main
 from research.llama3.config.model_config import LlamaDims
 from research.llama3.train import quantization, torch_data, torch_finetune, torch_loop
 from research.llama3.train.param_count import count_parameters
@@ -210,8 +211,8 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_hf_base, kind):
 
 
 def test_merge_cli_names_bad_inputs(tiny_hf_base, tmp_path, capsys):
-    assert quantization.main(["merge", "--base_dir", str(tiny_hf_base), "--adapter_dir", str(tmp_path / "none"),
-                              "--quantization", "nf4", "--output_dir", str(tmp_path / "out")]) == 1
+    assert run_main(quantization.main, ["merge", "--base_dir", str(tiny_hf_base), "--adapter_dir", str(tmp_path / "none"),
+                              "--quantization", "nf4", "--output_dir", str(tmp_path / "out")]) == 2
     assert "adapter_dir" in capsys.readouterr().err
     with pytest.raises(ValueError, match="nf4"):
         quantization.bnb_config("fp8", torch.float32)
