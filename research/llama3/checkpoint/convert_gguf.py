@@ -27,7 +27,7 @@ from research.llama3.config.model_config import LlamaDims
 from research.llama3.checkpoint.ms_checkpoint import save_ms_checkpoint
 from research.llama3.checkpoint.qwen2 import LLAMA
 from research.llama3.checkpoint.weight_names import hf_to_ms_name
-from preprocess.cli import Parser
+from preprocess.cli import Parser, UserError, reported_as, run_main
 
 __all__ = [
     "read_gguf",
@@ -185,15 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gguf", default=None, help="GGUF file (default: embedded SmolLM2-135M-Instruct Q4_1)")
     parser.add_argument("--output", required=True, help="MindSpore checkpoint to write (*.ckpt)")
     args = parser.parse_args(argv)
-    try:
+    with reported_as(UserError, FileNotFoundError, ValueError, NotImplementedError):
         dims = convert_gguf_to_mindformers(args.gguf, args.output)
-    except (FileNotFoundError, ValueError, NotImplementedError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     print(json.dumps(dims.to_dict(), indent=2))
     print(f"wrote {args.output}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))
