@@ -10,6 +10,7 @@ from research.llama3.checkpoint.convert_gguf import (
     read_gguf,
     unpermute_rope_rows,
 )
+from preprocess.cli import run_main
 from research.llama3.checkpoint.gguf_file import default_gguf_path
 from research.llama3.config.model_config import LlamaDims
 from research.llama3.checkpoint.weight_names import hf_to_ms_name
@@ -157,8 +158,9 @@ def test_cli_writes_mindformers_checkpoint(tmp_path, capsys, conv_ms_cpu):
 
 
 def test_cli_reports_missing_file(tmp_path, capsys):
-    assert main(["--gguf", str(tmp_path / "nope.gguf"), "--output", str(tmp_path / "x.ckpt")]) == 1
-    assert "nope.gguf" in capsys.readouterr().err
+    assert run_main(main, ["--gguf", str(tmp_path / "nope.gguf"), "--output", str(tmp_path / "x.ckpt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "nope.gguf" in err and err.count("\n") == 1
 
 
 def test_rejects_bad_output_suffix_and_foreign_arch(tmp_path):
