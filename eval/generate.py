@@ -49,9 +49,10 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int,
         prefix: text every prompt starts with (few-shot worked examples). Its KV cache is computed
             once and copies of it continue each batch (transformers' "re-use a prompt cache" pattern,
             docs: KV cache strategies): a 13-example PoT prompt is ~1,000 SmolLM2 tokens, and
-            recomputing it for every item took most of the 5.4 s an item cost on 2 CPU cores. A
-            prompt whose tokens do not begin with the prefix's own tokens (a merge across the
-            boundary) is generated without the cache, so the output never depends on the cache.
+            recomputing it for every item took most of the 5.4 s an item cost on 2 CPU cores. The
+            cached tokens are the prompts' common *token* prefix (at most the prefix's own tokens):
+            BPE may merge across the text boundary (SmolLM2 encodes a final ``"\n\n"`` alone as one
+            token, and as two before ``问题``), so the cache always holds tokens every prompt has.
         stop: strings that end a generation (``GenerationConfig.stop_strings``); the text is
             returned up to and including the stop string, as transformers leaves it.
 
@@ -129,26 +130,31 @@ def _generate_batches(model, tokenizer, prompts, batch_size, config, stop_kwargs
 
 
 def _generate_after_prefix(model, tokenizer, prompts, prefix, batch_size, config, stop_kwargs, outputs, bar) -> None:
-    """Fill ``outputs`` in batches that continue copies of ``prefix``'s KV cache.
+    """Fill ``outputs`` in batches that continue copies of the shared tokens' KV cache.
 
-    A batch holds prompts whose own tokens (after the prefix) are equally long, so no row is padded:
-    padding between the cached prefix and a prompt's tokens made every row cost as much as a batch
-    of one (measured: 75 against 44 ms a row and token at batch 4 after a 2,100-token prefix on 2
-    CPU cores).
+    The cache holds the longest token prefix that all prompts share, cut at the text prefix's own
+    token count and before each prompt's last token. Matching tokens rather than text matters: a
+    text-level prefix whose tokens differ from the prompts' (a BPE merge across the boundary) once
+    sent every prompt down the cache-free path, and the base model's 100-item eval took 770 s
+    instead of the intended saving (2026-12-08, docs/recipe_runs.md).
+
+    A batch holds prompts whose own tokens (after the cached ones) are equally long, so no row is
+    padded: padding between the cached prefix and a prompt's tokens made every row cost as much as
+    a batch of one (measured: 75 against 44 ms a row and token at batch 4 after a 2,100-token
+    prefix on 2 CPU cores).
     """
-    head = tokenizer(prefix)["input_ids"]
-    cache = DynamicCache()
-    model(input_ids=torch.tensor([head], device=model.device), past_key_values=cache, use_cache=True)
     encoded = [tokenizer(p)["input_ids"] for p in prompts]
-    shared = [i for i, ids in enumerate(encoded) if len(ids) > len(head) and ids[:len(head)] == head]
-    unshared = sorted(set(range(len(prompts))) - set(shared))
-    if unshared:  # a merge across the boundary: these prompts are generated without the cache
-        _generate_batches(model, tokenizer, [prompts[i] for i in unshared], batch_size, config, stop_kwargs,
-                          rest := [None] * len(unshared), bar)
-        for i, text in zip(unshared, rest):
-            outputs[i] = text
+    limit = min(len(tokenizer(prefix)["input_ids"]), *(len(ids) - 1 for ids in encoded))
+    shared = 0
+    while shared < limit and all(ids[shared] == encoded[0][shared] for ids in encoded):
+        shared += 1
+    if shared == 0:
+        _generate_batches(model, tokenizer, prompts, batch_size, config, stop_kwargs, outputs, bar)
+        return
+    cache = DynamicCache()
+    model(input_ids=torch.tensor([encoded[0][:shared]], device=model.device), past_key_values=cache, use_cache=True)
     by_length: dict[int, list[int]] = {}
-    for i in shared:
+    for i in range(len(prompts)):
         by_length.setdefault(len(encoded[i]), []).append(i)
     for group in by_length.values():
         for start in range(0, len(group), batch_size):

@@ -1,5 +1,5 @@
-"""``digits`` recipes: the ``steps`` recipes with digit-level addition/subtraction and a stated
-precision for division and square root, written so that two tokenizers see one digit per token.
+"""``digits`` recipes: the ``steps`` recipes with fixed-width digit-level addition/subtraction and a
+stated precision for division and square root, written so that two tokenizers see one digit per token.
 
 Why a separate style (issue 22): after 200-250 steps on ``steps`` targets the model copied wrong
 operand digits into its column lines and lost the sign of signed subtractions (docs/recipe_runs.md).
@@ -8,19 +8,28 @@ significant digit first, with a short scratchpad, the most sample-efficient for 
 
 Addition and subtraction (``-5740.03 + -3606.43``)::
 
-    -5740.03+(-3606.43)=-(5 7 4 0.0 3+3 6 0 6.4 3)   sign rule, magnitudes digit-aligned and spaced
-    3+3=6                                            one column per line, last column first,
-    0+4=4                                            carries (+1) and borrows (-1) written in
+    -5740.03+(-3606.43)=-(0 5 7 4 0.0 3+0 3 6 0 6.4 3)   sign rule; magnitudes zero-padded, spaced
+    3+3+0=06                                             one column per line, last column first
+    0+4+0=04
     ...
-    5+3+1=9
-    -9 3 4 6.4 6=-9346.46                            the column digits read bottom-up, then the answer
+    0+0+0=00
+    -0 9 3 4 6.4 6=-9346.46                              the lines' last digits bottom-up, the answer
+
+Every item of the contest's shape (at most 4 integer digits and 2 decimals: all 640 operands of
+sample_dev) is laid out identically: ``INT_DIGITS`` integer digits (one more than the operands, for
+the sum's carry) and ``FRACTION_DIGITS`` decimals, so 7 column lines of the same width. A column
+line is ``a+b+c=ss`` (``c`` the carry in, ``ss`` two digits) or ``Ba-b-c=d`` (``B`` 1 when the column
+borrows a ten, ``c`` the borrow in). Fixed widths put every digit that a token copies (an operand's
+column digit, the carry in, a result digit) at the same distance back in every item, so the model
+learns offsets instead of counting digits; the earlier layout (unpadded operands, lines of varying
+width) taught no digit in 200 steps (docs/recipe_runs.md).
 
 Digits are separated by spaces because tokenizers differ: SmolLM2 splits every digit, Llama 3's
 tiktoken groups up to three (``5740.03`` is ``574|0|.|03``), and a digit inside a group cannot be
 read off one column at a time. Spaced, both give one token per digit (tests/preprocess/test_recipes_digits.py).
-Each line is a claim of :mod:`preprocess.recipes.check` once the spaces between digits are removed
-(:func:`check_digit_steps`); besides, the renderer asserts that the result line's digits are those
-its columns computed.
+Each line is a claim of :mod:`preprocess.recipes.check` once the spaces between digits and the
+padding zeros are removed (:func:`check_digit_steps`); besides, the renderer asserts that the result
+line's digits are those its columns computed.
 
 Division and square root, precision policy: ``DECIMALS`` (2) decimals, from ``DECIMALS + 1`` derived
 digits (long division / digit-by-digit root), rounded half up; a quotient whose remainder reaches 0
@@ -39,11 +48,12 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from ..answer.numeric import negate_literal, paren, plain
 from .check import check_steps
-from .columns import aligned_literals, column_add, column_subtract
 from .division import long_division, root_digits, scaled_pair
 
 DECIMALS = 2
+INT_DIGITS, FRACTION_DIGITS = 5, 2
 _BETWEEN_DIGITS = re.compile(r"(?<=\d) (?=\d)")
+_PADDING = re.compile(r"(?<![\d.])0+(?=\d)")
 
 
 def spaced(literal: str) -> str:
@@ -52,12 +62,47 @@ def spaced(literal: str) -> str:
 
 
 def check_digit_steps(lines: list[str]) -> None:
-    """Verify every line (:func:`preprocess.recipes.check.check_steps`) with spaced digits joined.
+    """Verify every line (:func:`preprocess.recipes.check.check_steps`) with spaced digits joined
+    and leading padding zeros dropped (``0 3 4.5 0`` reads ``34.50``, ``03-1-0=2`` reads ``3-1-0=2``).
 
     Raises:
         StepError: naming the first false or unreadable line.
     """
-    check_steps([_BETWEEN_DIGITS.sub("", line) for line in lines])
+    check_steps([_PADDING.sub("", _BETWEEN_DIGITS.sub("", line)) for line in lines])
+
+
+def _fixed_width(x: Decimal, y: Decimal) -> tuple[str, str, int]:
+    """``x, y >= 0`` as digit strings of one width (at least ``INT_DIGITS + FRACTION_DIGITS``, and
+    one digit more than the longer operand) and the number of decimals among those digits."""
+    places = max(FRACTION_DIGITS, -x.as_tuple().exponent, -y.as_tuple().exponent)
+    xs, ys = (str(int(v.scaleb(places))) for v in (x, y))
+    width = max(INT_DIGITS + places, max(len(xs), len(ys)) + 1)
+    return xs.zfill(width), ys.zfill(width), places
+
+
+def _literal(digits: str, places: int) -> str:
+    """Fixed-width ``digits`` with the point ``places`` from the end, spaced (``0 3 4 4 4.7 8``)."""
+    return spaced(f"{digits[:-places]}.{digits[-places:]}" if places else digits)
+
+
+def fixed_add(xs: str, ys: str) -> list[str]:
+    """Column lines ``a+b+c=ss`` of two equal-width digit strings, last column first."""
+    lines, carry = [], 0
+    for a, b in zip(reversed(xs), reversed(ys)):
+        s = int(a) + int(b) + carry
+        lines.append(f"{a}+{b}+{carry}={s:02d}")
+        carry = s // 10
+    return lines
+
+
+def fixed_subtract(xs: str, ys: str) -> list[str]:
+    """Column lines ``Ba-b-c=d`` of ``xs - ys`` (``xs >= ys``, equal width), last column first."""
+    lines, borrow = [], 0
+    for a, b in zip(reversed(xs), reversed(ys)):
+        out = 1 if int(a) - int(b) - borrow < 0 else 0
+        lines.append(f"{out}{a}-{b}-{borrow}={int(a) + 10 * out - int(b) - borrow}")
+        borrow = out
+    return lines
 
 
 def signed_columns(expr: str, a_lit: str, b_lit: str, answer: str) -> list[str]:
@@ -72,20 +117,19 @@ def signed_columns(expr: str, a_lit: str, b_lit: str, answer: str) -> list[str]:
     a, b = Decimal(a_lit), Decimal(b_lit)
     x, y = abs(a), abs(b)
     if (a < 0) == (b < 0) or a == 0 or b == 0:
-        op, columns, negative = "+", column_add(x, y), a < 0 or b < 0
+        op, negative = "+", a < 0 or b < 0
     else:
         (x, y), negative = ((x, y), a < 0) if x >= y else ((y, x), b < 0)
-        op, columns = "-", column_subtract(x, y)
-    digits = "".join(line.rsplit("=", 1)[1][-1] for line in reversed(columns))
-    if op == "+" and int(columns[-1].rsplit("=", 1)[1]) >= 10:
-        digits = "1" + digits  # the last column's carry is the sum's first digit
-    aligned = aligned_literals(x, y)
-    places = len(aligned[0].partition(".")[2])
+        op = "-"
+    xs, ys, places = _fixed_width(x, y)
+    columns = fixed_add(xs, ys) if op == "+" else fixed_subtract(xs, ys)
+    digits = "".join(line[-1] for line in reversed(columns))
     value = (x + y) if op == "+" else (x - y)
     if Decimal(digits).scaleb(-places) != value or Decimal(answer) != (-value if negative else value):
         raise ValueError(f"columns of {expr} give {digits}, not the answer {answer}")
-    mag = op.join(spaced(s) for s in aligned)
-    return [f"{expr}={'-(' + mag + ')' if negative else mag}", *columns, f"{spaced(answer)}={answer}"]
+    mag = op.join(_literal(s, places) for s in (xs, ys))
+    sign = "-" if negative and value else ""
+    return [f"{expr}={'-(' + mag + ')' if sign else mag}", *columns, f"{sign}{_literal(digits, places)}={answer}"]
 
 
 def _addition(m, answer: str) -> list[str]:

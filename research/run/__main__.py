@@ -114,16 +114,16 @@ def build_parser() -> argparse.ArgumentParser:
                          "tool-free and tool-assisted columns; the base model is prompted with "
                          "configs/eval/pot_fewshot.jsonl")
     ft.add_argument("--cot_style", choices=COT_STYLES,
-                    help="text of cot targets: steps (default: one small re-checked operation a line), digits "
-                         "(steps with digit-spaced addition/subtraction columns and 2-decimal quotients/roots) "
-                         "or classic")
+                    help="text of cot targets: digits (default for math: steps with fixed-width digit-spaced "
+                         "addition/subtraction columns and 2-decimal quotients/roots), steps (one small re-checked "
+                         "operation a line) or classic")
     ft.add_argument("--eval_limit", type=int, metavar="N",
                     help="evaluate only the first N items of the eval file (default: all of the held-out split; "
                          "the first 100 of --eval_data, i.e. --eval_size's default)")
     ft.add_argument("--corpus_size", dest="num_samples", type=int, metavar="N",
                     help="generated corpus size without --data (default 3000)")
     ft.add_argument("--eval_size", type=int, metavar="N", help="held-out items, never trained on (default 100)")
-    ft.add_argument("--stop_step", type=int, metavar="N", help="training steps (default 200; 0 = the YAML's epochs)")
+    ft.add_argument("--stop_step", type=int, metavar="N", help="training steps (default 180 for math, 200 for logic; 0 = the YAML's epochs)")
     ft.add_argument("--max_new_tokens", type=int, metavar="N", help="generation budget per eval item (default 192)")
     ft.add_argument("--seed", type=int, metavar="N", help="seed of the generator, split and training (default 0)")
     ft.add_argument("--save_steps", type=int, metavar="N",

@@ -56,6 +56,11 @@ DEFAULTS = {"num_samples": 3000, "eval_size": 100, "stop_step": 200, "max_new_to
             "worker_num": 1, "device": "cpu", "template": RUN_TEMPLATE, "task": "auto",
             "bags": 0, "bag_fraction": 0.8, "logic_style": "plain",
             "target_style": "pot_cot", "cot_style": "steps", "quantization": "none"}
+# The math job's own defaults (issue 22, docs/recipe_runs.md): fixed-width digit targets teach the
+# additions/subtractions tool-free, and 180 steps of ~4.5 s (packed, seq 256, 2 CPU cores) are what
+# fits the 25-minute job beside the data (~30 s), the first step's compile (~110 s), the base eval
+# (~250 s) and the after eval (~290 s: the digit steps are long generations).
+MATH_DEFAULTS = {"stop_step": 180, "cot_style": "digits"}
 SMOKE_DEFAULTS = {"num_samples": 400, "eval_size": 20, "stop_step": 8, "max_new_tokens": 24}
 BACKENDS = ("mindformers", "torch")
 EVAL_BACKENDS = ("transformers", "mindformers")
@@ -287,7 +292,8 @@ def resolve(options: dict) -> RunSettings:
     """
     given = _given(options)
     smoke = bool(options.get("smoke"))
-    defaults = {**DEFAULTS, **(SMOKE_DEFAULTS if smoke else {})}
+    logic = logic_input(options)
+    defaults = {**DEFAULTS, **(SMOKE_DEFAULTS if smoke else {} if logic else MATH_DEFAULTS)}
 
     def pick(name):
         return given.get(name, defaults.get(name))
@@ -295,7 +301,6 @@ def resolve(options: dict) -> RunSettings:
     device, backend = pick("device"), check_option_conflicts(options)
     worker_num = pick("worker_num")
 
-    logic = logic_input(options)
     if given.get("bags") and not logic:
         raise SettingsError("--bags votes with eval.logic over the adapters, but the input has no Tianchi logic "
                             "records (give logic --data, or --task logic)")

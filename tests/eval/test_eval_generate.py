@@ -97,8 +97,8 @@ def test_shared_prefix_cache_gives_plain_greedy_output(tiny):
     for batch_size in (1, 2, 3):  # rows of different lengths share one batch when > 1
         assert generate(model, tokenizer, prompts, MAX_NEW, prefix=prefix, batch_size=batch_size,
                         show_progress=False) == reference
-    # "平方根x" is one (unknown) word: that prompt's tokens do not start with the prefix's, so it is
-    # generated without the cache, beside one that does share it.
+    # "平方根x" is one (unknown) word: that prompt's tokens do not start with the prefix's, so the
+    # cache holds only the tokens both prompts share, and both still decode as without it.
     cut = prefix.rstrip(" ？")
     mixed = [cut + " ？ ASSISTANT:", cut + "x ASSISTANT:"]
     assert tokenizer(mixed[1])["input_ids"][:len(tokenizer(cut)["input_ids"])] != tokenizer(cut)["input_ids"]

@@ -30,26 +30,39 @@ def _digits(problem: str, solution: str, category: str):
 
 
 def test_signed_addition_and_subtraction_lines():
-    # same signs: add the magnitudes, keep the sign; a final carry is the first digit
+    # same signs: add the magnitudes, keep the sign; the padding column takes the final carry
     assert _digits("计算 -9991.13 + -796.39 等于多少？", "-9991.13 + -796.39 = -10787.52", "addition") == [
-        "-9991.13+(-796.39)=-(9 9 9 1.1 3+0 7 9 6.3 9)", "3+9=12", "1+3+1=5", "1+6=7", "9+9=18",
-        "9+7+1=17", "9+0+1=10", "-1 0 7 8 7.5 2=-10787.52"]
-    # different signs: the larger magnitude minus the smaller, its sign; borrows written in
+        "-9991.13+(-796.39)=-(0 9 9 9 1.1 3+0 0 7 9 6.3 9)", "3+9+0=12", "1+3+1=05", "1+6+0=07",
+        "9+9+0=18", "9+7+1=17", "9+0+1=10", "0+0+1=01", "-1 0 7 8 7.5 2=-10787.52"]
+    # different signs: the larger magnitude minus the smaller, its sign; a borrowed ten leads the line
     assert _digits("计算 -4985.71 + 1523.17 等于多少？", "-4985.71 + 1523.17 = -3462.54", "addition") == [
-        "-4985.71+1523.17=-(4 9 8 5.7 1-1 5 2 3.1 7)", "11-7=4", "7-1-1=5", "5-3=2", "8-2=6", "9-5=4",
-        "4-1=3", "-3 4 6 2.5 4=-3462.54"]
-    # a - -b is a + b; a leading zero column does not reach the answer
-    assert _digits("计算 12.50 - -0.75 等于多少？", "12.50 - -0.75 = 13.25", "subtraction") == [
-        "12.50-(-0.75)=1 2.5 0+0 0.7 5", "0+5=5", "5+7=12", "2+0+1=3", "1+0=1", "1 3.2 5=13.25"]
-    assert _digits("计算 9690.26 - 9622.32 等于多少？", "9690.26 - 9622.32 = 67.94", "subtraction")[-1] == \
-        "6 7.9 4=67.94"
+        "-4985.71+1523.17=-(0 4 9 8 5.7 1-0 1 5 2 3.1 7)", "11-7-0=4", "07-1-1=5", "05-3-0=2", "08-2-0=6",
+        "09-5-0=4", "04-1-0=3", "00-0-0=0", "-0 3 4 6 2.5 4=-3462.54"]
+    # a - -b is a + b; a zero difference has no sign
+    assert _digits("计算 12.50 - -0.75 等于多少？", "12.50 - -0.75 = 13.25", "subtraction")[0] == \
+        "12.50-(-0.75)=0 0 0 1 2.5 0+0 0 0 0 0.7 5"
+    assert _digits("计算 2530.55 - 2530.55 等于多少？", "2530.55 - 2530.55 = 0.00", "subtraction")[-1] == \
+        "0 0 0 0 0.0 0=0.00"
+    # an operand longer than the contest's gets one more column than its digits
+    assert len(_digits("计算 123456.5 + 1.25 等于多少？", "123456.5 + 1.25 = 123457.75", "addition")) == 1 + 9 + 1
+
+
+def test_contest_shapes_share_one_layout():
+    """Every operand of the contest's shape (<= 4 integer digits, 2 decimals) gives 7 column lines
+    of 8 characters: each copied digit sits at the same distance back in every item."""
+    shapes = set()
+    for category, problem, target in _generated_targets():
+        if category in ("addition", "subtraction"):
+            lines = target.splitlines()[3:]  # after the restating, expression and sign lines
+            shapes.add((len(lines), tuple(len(line) for line in lines[:-1]), len(lines[-1].split("=")[0].lstrip("-"))))
+    assert shapes == {(8, (8,) * 7, 13)}
 
 
 def test_checker_joins_spaced_digits_and_catches_planted_errors():
     lines = _digits("计算 -4985.71 + 1523.17 等于多少？", "-4985.71 + 1523.17 = -3462.54", "addition")
     check_digit_steps(lines)
-    for i, wrong in ((0, "-4985.71+1523.17=-(4 9 8 5.7 1+1 5 2 3.1 7)"), (2, "7-1-1=6"),
-                     (7, "-3 4 6 2.5 5=-3462.54")):
+    for i, wrong in ((0, "-4985.71+1523.17=-(0 4 9 8 5.7 1+0 1 5 2 3.1 7)"), (2, "07-1-1=6"),
+                     (2, "17-1-1=5"), (8, "-0 3 4 6 2.5 5=-3462.54")):
         with pytest.raises(StepError, match=f"step {i + 1}"):
             check_digit_steps([*lines[:i], wrong, *lines[i + 1:]])
 

@@ -13,7 +13,7 @@ LLAMA3_1P = ROOT / "configs" / "llama3_8b" / "finetune_lora_910b_1p.yaml"
 def test_defaults_read_seq_length_and_template_from_one_place():
     s = resolve({})
     assert s.config == str(DEFAULT_CONFIG) and s.seq_length == 256  # the YAML's model_config.seq_length
-    assert (s.stop_step, s.eval_size, s.num_samples, s.max_new_tokens) == (200, 100, 3000, 192)
+    assert (s.stop_step, s.eval_size, s.num_samples, s.max_new_tokens) == (180, 100, 3000, 192)
     assert s.template == "vicuna_nosys" and s.packing  # the short template, packed records
     assert s.base_source == "smollm2_gguf" and s.backend == "mindformers" and s.eval_backend == "transformers"
 
@@ -21,7 +21,7 @@ def test_defaults_read_seq_length_and_template_from_one_place():
 def test_smoke_sets_defaults_and_an_explicit_stop_step_wins():
     smoke = resolve({"smoke": True})
     assert (smoke.config, smoke.seq_length, smoke.stop_step, smoke.num_samples) == (str(SMOKE_CONFIG), 128, 8, 400)
-    assert smoke.base_source == "random_init"
+    assert smoke.base_source == "random_init" and smoke.cot_style == "steps"  # the math job's digits are not the smoke's
     assert resolve({"smoke": True, "stop_step": 3}).stop_step == 3
     assert resolve({"smoke": True, "stop_step": 0}).stop_step == 0  # 0 (full epochs) is explicit too
     assert resolve({"smoke": True, "worker_num": 2}).config == str(SMOKE_CONFIG_DP2)

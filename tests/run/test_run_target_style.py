@@ -18,13 +18,13 @@ def _value(cmd, option):
     return cmd[cmd.index(option) + 1]
 
 
-def test_defaults_are_pot_cot_with_steps_and_old_manifests_still_load():
+def test_defaults_are_pot_cot_with_digits_and_old_manifests_still_load():
     s = resolve({})
-    assert (s.target_style, s.cot_style, s.eval_limit) == ("pot_cot", "steps", None)
+    assert (s.target_style, s.cot_style, s.eval_limit) == ("pot_cot", "digits", None)
     old = s.to_dict()
     for key in ("target_style", "cot_style", "eval_limit"):
         del old[key]  # a run.json written before these options: a steps CoT run, as they all were
-    assert RunSettings.from_dict(old) == resolve({"target_style": "cot"})
+    assert RunSettings.from_dict(old) == resolve({"target_style": "cot", "cot_style": "steps"})
 
 
 def test_eval_data_is_evaluated_on_the_held_out_size_unless_told(tmp_path):
