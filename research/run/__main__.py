@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--corpus_size", dest="num_samples", type=int, metavar="N",
                     help="generated corpus size without --data (default 3000)")
     ft.add_argument("--eval_size", type=int, metavar="N", help="held-out items, never trained on (default 100)")
-    ft.add_argument("--stop_step", type=int, metavar="N", help="training steps (default 180 for math, 200 for logic; 0 = the YAML's epochs)")
+    ft.add_argument("--stop_step", type=int, metavar="N", help="training steps (default 150 for math, 200 for logic; 0 = the YAML's epochs)")
     ft.add_argument("--max_new_tokens", type=int, metavar="N", help="generation budget per eval item (default 192)")
     ft.add_argument("--seed", type=int, metavar="N", help="seed of the generator, split and training (default 0)")
     ft.add_argument("--save_steps", type=int, metavar="N",

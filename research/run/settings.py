@@ -56,11 +56,12 @@ DEFAULTS = {"num_samples": 3000, "eval_size": 100, "stop_step": 200, "max_new_to
             "worker_num": 1, "device": "cpu", "template": RUN_TEMPLATE, "task": "auto",
             "bags": 0, "bag_fraction": 0.8, "logic_style": "plain",
             "target_style": "pot_cot", "cot_style": "steps", "quantization": "none"}
-# The math job's own defaults (issue 22, docs/recipe_runs.md): fixed-width digit targets teach the
-# additions/subtractions tool-free, and 180 steps of ~4.5 s (packed, seq 256, 2 CPU cores) are what
-# fits the 25-minute job beside the data (~30 s), the first step's compile (~110 s), the base eval
-# (~250 s) and the after eval (~290 s: the digit steps are long generations).
-MATH_DEFAULTS = {"stop_step": 180, "cot_style": "digits"}
+# The math job's own defaults (issue 22, docs/recipe_runs.md). Fixed-width digit targets: their
+# expressions score 94% tool-assisted after 180 steps, and their digits need ~300-400 steps to score
+# tool-free (--stop_step 400: 13% tool-free on 100 real items, a ~38-minute job). 150 steps are what fits the 25-minute job on 2 CPU
+# cores: the measured 180-step job took 1,573 s (data 44 s, first step with compilation ~180 s, then
+# ~5.2 s a step, base eval 120 s, after eval 302 s); 30 fewer steps save ~155 s.
+MATH_DEFAULTS = {"stop_step": 150, "cot_style": "digits"}
 SMOKE_DEFAULTS = {"num_samples": 400, "eval_size": 20, "stop_step": 8, "max_new_tokens": 24}
 BACKENDS = ("mindformers", "torch")
 EVAL_BACKENDS = ("transformers", "mindformers")

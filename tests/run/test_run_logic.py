@@ -57,7 +57,7 @@ def test_auto_detects_logic_and_picks_the_seq512_config(tianchi, contest):
 
 def test_explicit_task_and_config_win(tianchi, contest):
     assert resolve({"task": "logic"}).config == str(LOGIC_CONFIG)  # no --data: the generator, still logic
-    assert resolve({"task": "logic"}).stop_step == 200  # the math job's 180 steps are its own default
+    assert resolve({"task": "logic"}).stop_step == 200  # the math job's 150 steps are its own default
     forced = resolve({"task": "math", "data": [tianchi]})
     assert (forced.logic_input, forced.config) == (False, str(DEFAULT_CONFIG))
     given = resolve({"data": [tianchi], "config": str(DEFAULT_CONFIG)})

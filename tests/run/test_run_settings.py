@@ -13,7 +13,7 @@ LLAMA3_1P = ROOT / "configs" / "llama3_8b" / "finetune_lora_910b_1p.yaml"
 def test_defaults_read_seq_length_and_template_from_one_place():
     s = resolve({})
     assert s.config == str(DEFAULT_CONFIG) and s.seq_length == 256  # the YAML's model_config.seq_length
-    assert (s.stop_step, s.eval_size, s.num_samples, s.max_new_tokens) == (180, 100, 3000, 192)
+    assert (s.stop_step, s.eval_size, s.num_samples, s.max_new_tokens) == (150, 100, 3000, 192)
     assert s.template == "vicuna_nosys" and s.packing  # the short template, packed records
     assert s.base_source == "smollm2_gguf" and s.backend == "mindformers" and s.eval_backend == "transformers"
 
