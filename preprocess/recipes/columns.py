@@ -37,28 +37,35 @@ def aligned_literals(x: Decimal, y: Decimal) -> tuple[str, str]:
     return tuple(f"{d[:len(d) - places]}.{d[len(d) - places:]}" for d in _aligned_digits(x, y))
 
 
+def add_columns(xs: str, ys: str) -> list[tuple[int, int, int, int]]:
+    """``(a, b, carry in, a + b + carry)`` of each column of two equal-width digit strings, last column first."""
+    columns, carry = [], 0
+    for a, b in zip(map(int, reversed(xs)), map(int, reversed(ys))):
+        columns.append((a, b, carry, a + b + carry))
+        carry = (a + b + carry) // 10
+    return columns
+
+
+def subtract_columns(xs: str, ys: str) -> list[tuple[int, int, int, int, int]]:
+    """``(a, b, borrow in, borrow out, digit)`` of each column of ``xs - ys`` (``xs >= ys``, equal
+    width), last column first; ``digit = a + 10 * borrow out - b - borrow in``."""
+    columns, borrow = [], 0
+    for a, b in zip(map(int, reversed(xs)), map(int, reversed(ys))):
+        out = 1 if a - borrow < b else 0
+        columns.append((a, b, borrow, out, a + 10 * out - b - borrow))
+        borrow = out
+    return columns
+
+
 def column_add(x: Decimal, y: Decimal) -> list[str]:
     """Column lines of ``x + y`` for ``x, y >= 0``, last column first (the last line's sum shows a final carry)."""
-    xs, ys = _aligned_digits(x, y)
-    lines, carry = [], 0
-    for a, b in zip(reversed(xs), reversed(ys)):
-        s = int(a) + int(b) + carry
-        lines.append(f"{a}+{b}{'+1' if carry else ''}={s}")
-        carry = s // 10
-    return lines
+    return [f"{a}+{b}{'+1' if c else ''}={s}" for a, b, c, s in add_columns(*_aligned_digits(x, y))]
 
 
 def column_subtract(x: Decimal, y: Decimal) -> list[str]:
     """Column lines of ``x - y`` for ``x >= y >= 0``, last column first (borrowed tens written in)."""
-    xs, ys = _aligned_digits(x, y)
-    lines, borrow = [], 0
-    for a, b in zip(reversed(xs), reversed(ys)):
-        top = int(a)
-        out = 1 if top - borrow < int(b) else 0
-        d = top + 10 * out - int(b) - borrow
-        lines.append(f"{top + 10 * out}-{b}{'-1' if borrow else ''}={d}")
-        borrow = out
-    return lines
+    return [f"{a + 10 * out}-{b}{'-1' if c else ''}={d}"
+            for a, b, c, out, d in subtract_columns(*_aligned_digits(x, y))]
 
 
 def signed_sum(expr: str, a_lit: str, b_lit: str, answer: str) -> list[str]:

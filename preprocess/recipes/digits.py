@@ -48,6 +48,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from ..answer.numeric import negate_literal, paren, plain
 from .check import check_steps
+from .columns import add_columns, subtract_columns
 from .division import long_division, root_digits, scaled_pair
 
 DECIMALS = 2
@@ -87,22 +88,12 @@ def _literal(digits: str, places: int) -> str:
 
 def fixed_add(xs: str, ys: str) -> list[str]:
     """Column lines ``a+b+c=ss`` of two equal-width digit strings, last column first."""
-    lines, carry = [], 0
-    for a, b in zip(reversed(xs), reversed(ys)):
-        s = int(a) + int(b) + carry
-        lines.append(f"{a}+{b}+{carry}={s:02d}")
-        carry = s // 10
-    return lines
+    return [f"{a}+{b}+{c}={s:02d}" for a, b, c, s in add_columns(xs, ys)]
 
 
 def fixed_subtract(xs: str, ys: str) -> list[str]:
     """Column lines ``Ba-b-c=d`` of ``xs - ys`` (``xs >= ys``, equal width), last column first."""
-    lines, borrow = [], 0
-    for a, b in zip(reversed(xs), reversed(ys)):
-        out = 1 if int(a) - int(b) - borrow < 0 else 0
-        lines.append(f"{out}{a}-{b}-{borrow}={int(a) + 10 * out - int(b) - borrow}")
-        borrow = out
-    return lines
+    return [f"{out}{a}-{b}-{c}={d}" for a, b, c, out, d in subtract_columns(xs, ys)]
 
 
 def signed_columns(expr: str, a_lit: str, b_lit: str, answer: str) -> list[str]:

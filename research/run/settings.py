@@ -58,8 +58,8 @@ DEFAULTS = {"num_samples": 3000, "eval_size": 100, "stop_step": 200, "max_new_to
             "target_style": "pot_cot", "cot_style": "steps", "quantization": "none"}
 # The math job's own defaults (issue 22, docs/recipe_runs.md). Fixed-width digit targets: their
 # expressions score 94% tool-assisted after 180 steps, and their digits need ~300-400 steps to score
-# tool-free (--stop_step 400: 13% tool-free on 100 real items, a ~38-minute job). 150 steps are what fits the 25-minute job on 2 CPU
-# cores: the measured 180-step job took 1,573 s (data 44 s, first step with compilation ~180 s, then
+# tool-free (--stop_step 400: 13% tool-free on 100 real items, a ~38-minute job). 150 steps are what
+# fits the 25-minute job on 2 CPU cores: the measured 180-step job took 1,573 s (data 44 s, first step with compilation ~180 s, then
 # ~5.2 s a step, base eval 120 s, after eval 302 s); 30 fewer steps save ~155 s.
 MATH_DEFAULTS = {"stop_step": 150, "cot_style": "digits"}
 SMOKE_DEFAULTS = {"num_samples": 400, "eval_size": 20, "stop_step": 8, "max_new_tokens": 24}
